@@ -1,0 +1,11 @@
+DROP TRIGGER messages_fts_delete;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_insert;
+DROP TABLE messages_fts;
+DROP TABLE message_attachments;
+DROP TABLE uploads;
+DROP TABLE reactions;
+DROP TABLE messages;
+DROP TABLE room_bans;
+DROP TABLE room_members;
+DROP TABLE rooms;

@@ -1,0 +1,147 @@
+//! Domain events: every state change is published here once, and whoever needs to react
+//! (the realtime hub, the cluster bus) subscribes, so handlers never know their audience.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::http::messages::MessageView;
+use crate::http::rooms::RoomView;
+use crate::http::users::PublicProfile;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone)]
+pub enum DomainEvent {
+    /// Sessions stopped being valid: logout, revoke, password change, account deletion,
+    /// a new login on the same device, or refresh-token reuse.
+    SessionsRevoked {
+        user_id: Uuid,
+        session_ids: Vec<Uuid>,
+        reason: RevokeReason,
+    },
+    /// A user's public profile changed.
+    UserUpdated {
+        user_id: Uuid,
+    },
+    UserDeleted {
+        user_id: Uuid,
+    },
+
+    MessageCreated {
+        room_id: Uuid,
+        message: Arc<MessageView>,
+    },
+    MessageEdited {
+        room_id: Uuid,
+        message: Arc<MessageView>,
+    },
+    MessageDeleted {
+        room_id: Uuid,
+        message_id: Uuid,
+    },
+    Reaction {
+        room_id: Uuid,
+        message_id: Uuid,
+        emoji: String,
+        user_id: Uuid,
+        added: bool,
+    },
+    /// A member's read cursor moved forward.
+    Read {
+        room_id: Uuid,
+        user_id: Uuid,
+        message_id: Uuid,
+    },
+    MemberJoined {
+        room_id: Uuid,
+        user: Arc<PublicProfile>,
+    },
+    /// Left, removed or banned: the user no longer receives the room's events.
+    MemberLeft {
+        room_id: Uuid,
+        user_id: Uuid,
+    },
+    MemberRoleChanged {
+        room_id: Uuid,
+        user_id: Uuid,
+        role: &'static str,
+    },
+    RoomUpdated {
+        room: Arc<RoomView>,
+    },
+    /// `member_ids`: who belonged to it, since the membership rows are gone with it.
+    RoomDeleted {
+        room_id: Uuid,
+        member_ids: Vec<Uuid>,
+    },
+    /// A new direct-message room; `user_ids` are its two members.
+    DmCreated {
+        room_id: Uuid,
+        user_ids: [Uuid; 2],
+    },
+    Banned {
+        room_id: Uuid,
+        user_id: Uuid,
+        until: Option<Timestamp>,
+        reason: String,
+    },
+}
+
+impl DomainEvent {
+    /// The room an event belongs to, for fan-out by room.
+    pub fn room_id(&self) -> Option<Uuid> {
+        match self {
+            DomainEvent::MessageCreated { room_id, .. }
+            | DomainEvent::MessageEdited { room_id, .. }
+            | DomainEvent::MessageDeleted { room_id, .. }
+            | DomainEvent::Reaction { room_id, .. }
+            | DomainEvent::Read { room_id, .. }
+            | DomainEvent::MemberJoined { room_id, .. }
+            | DomainEvent::MemberLeft { room_id, .. }
+            | DomainEvent::MemberRoleChanged { room_id, .. }
+            | DomainEvent::RoomDeleted { room_id, .. }
+            | DomainEvent::DmCreated { room_id, .. }
+            | DomainEvent::Banned { room_id, .. } => Some(*room_id),
+            DomainEvent::RoomUpdated { room } => Some(room.id),
+            DomainEvent::SessionsRevoked { .. }
+            | DomainEvent::UserUpdated { .. }
+            | DomainEvent::UserDeleted { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    Revoked,
+    PasswordChanged,
+    AccountDeleted,
+    ReplacedOnDevice,
+    RefreshTokenReused,
+}
+
+/// A broadcast channel of shared events. Publishing never blocks; a subscriber that falls more
+/// than the capacity behind is told how many it missed (tokio's `Lagged`).
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<DomainEvent>>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> EventBus {
+        EventBus {
+            tx: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn publish(&self, event: DomainEvent) {
+        // Err only means nobody is subscribed right now, which is fine.
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
+        self.tx.subscribe()
+    }
+}

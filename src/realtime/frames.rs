@@ -1,0 +1,399 @@
+//! What each client frame does. Chat frames go through the same functions as the REST routes,
+//! so the rules (membership, limits, idempotency) are the same on both paths.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use governor::{DefaultDirectRateLimiter, Quota};
+use serde_json::{Value, json};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::calls::Participant;
+use super::hub::Connection;
+use super::protocol::{ClientFrame, FrameRef, close, encode, error_frame};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http::access::RoomAccess;
+use crate::http::messages::{self, PostMessage};
+use crate::state::AppState;
+use crate::store::messages::Page;
+
+/// Messages replayed by one `subscribe` with `since`; beyond, `has_more` sends the client to REST.
+const REPLAY_LIMIT: u32 = 100;
+/// Frames other than send_message, per connection per second.
+const FRAMES_PER_SEC: u32 = 50;
+/// This many refused frames within `ABUSE_WINDOW` and the socket is closed with 1008.
+const ABUSE_LIMIT: u32 = 100;
+const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Per-connection rate state: the frame bucket and the count of refusals.
+pub struct FrameGuard {
+    frames: DefaultDirectRateLimiter,
+    refused: u32,
+    window_start: Instant,
+}
+
+impl FrameGuard {
+    pub fn new() -> FrameGuard {
+        let quota = Quota::per_second(NonZeroU32::new(FRAMES_PER_SEC).unwrap_or(NonZeroU32::MIN));
+        FrameGuard {
+            frames: DefaultDirectRateLimiter::direct(quota),
+            refused: 0,
+            window_start: Instant::now(),
+        }
+    }
+
+    /// Counts a refusal; true when the connection has crossed into abuse.
+    fn refused(&mut self) -> bool {
+        if self.window_start.elapsed() > ABUSE_WINDOW {
+            self.window_start = Instant::now();
+            self.refused = 0;
+        }
+        self.refused += 1;
+        self.refused > ABUSE_LIMIT
+    }
+}
+
+fn api_error(reference: Option<&Value>, err: &ApiError) -> Utf8Bytes {
+    let retry = match err {
+        ApiError::RateLimited { retry_after } => Some(retry_after.as_millis() as u64),
+        _ => None,
+    };
+    let message = match err {
+        ApiError::Internal(_) => "something went wrong on our side".to_string(),
+        ApiError::Validation(fields) => fields
+            .iter()
+            .map(|(f, why)| format!("{f}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    if let ApiError::Internal(inner) = err {
+        tracing::error!(error = ?inner, "websocket frame failed");
+    }
+    error_frame(reference, err.code(), &message, retry)
+}
+
+fn ack(reference: Option<&Value>, extra: Value) -> Utf8Bytes {
+    let mut frame = json!({"type": "ack"});
+    if let Some(reference) = reference {
+        frame["ref"] = reference.clone();
+    }
+    if let (Value::Object(frame), Value::Object(extra)) = (&mut frame, extra) {
+        frame.extend(extra);
+    }
+    encode(&frame)
+}
+
+pub async fn handle_text(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    auth: &AuthUser,
+    guard: &mut FrameGuard,
+    text: Utf8Bytes,
+) {
+    let reference = serde_json::from_str::<FrameRef>(&text)
+        .ok()
+        .and_then(|f| f.reference);
+    let reference = reference.as_ref();
+    let frame: ClientFrame = match serde_json::from_str(&text) {
+        Ok(frame) => frame,
+        Err(err) => {
+            metrics::counter!("ws_frames_in_total", "type" => "invalid").increment(1);
+            conn.send_text(error_frame(
+                reference,
+                "bad_frame",
+                &format!("unreadable frame: {err}"),
+                None,
+            ));
+            return;
+        }
+    };
+    let kind = frame.kind();
+    metrics::counter!("ws_frames_in_total", "type" => kind).increment(1);
+    let limited = match &frame {
+        ClientFrame::SendMessage { .. } => state.limiter.check_ws_send(auth.user_id).await.err(),
+        _ => guard.frames.check().err().map(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        }),
+    };
+    if let Some(wait) = limited {
+        conn.send_text(error_frame(
+            reference,
+            "rate_limited",
+            "too many frames; slow down",
+            Some(wait.as_millis() as u64),
+        ));
+        if guard.refused() {
+            tracing::warn!(connection_id = %conn.id, user_id = %auth.user_id, "closing an abusive socket");
+            conn.close(close::POLICY);
+        }
+        return;
+    }
+    let span = tracing::info_span!("ws.frame", frame.type = kind, connection_id = %conn.id, user.id = %auth.user_id);
+    if let Err(err) = dispatch(state, conn, auth, reference, frame)
+        .instrument(span)
+        .await
+    {
+        conn.send_text(api_error(reference, &err));
+    }
+}
+
+async fn dispatch(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    auth: &AuthUser,
+    reference: Option<&Value>,
+    frame: ClientFrame,
+) -> Result<(), ApiError> {
+    match frame {
+        ClientFrame::Auth { .. } => {
+            conn.send_text(error_frame(
+                reference,
+                "bad_frame",
+                "already authenticated",
+                None,
+            ));
+        }
+        ClientFrame::Ping => {
+            let mut pong = json!({"type": "pong"});
+            if let Some(reference) = reference {
+                pong["ref"] = reference.clone();
+            }
+            conn.send_text(encode(&pong));
+        }
+        ClientFrame::Subscribe {
+            room_id,
+            alias,
+            since,
+        } => subscribe(state, conn, auth, reference, room_id, alias, since).await?,
+        ClientFrame::Unsubscribe { room_id } => {
+            state.hub.unsubscribe(conn.id, room_id);
+            conn.send_text(ack(reference, json!({"room_id": room_id})));
+        }
+        ClientFrame::SendMessage {
+            room_id,
+            content,
+            client_msg_id,
+            reply_to_id,
+            attachment_ids,
+        } => {
+            let body = PostMessage {
+                content,
+                reply_to_id,
+                attachment_ids,
+                client_msg_id,
+            };
+            let (message, _) = messages::post(state, auth, room_id, body).await?;
+            conn.send_text(ack(reference, json!({"message": message})));
+        }
+        ClientFrame::EditMessage {
+            message_id,
+            content,
+        } => {
+            let message = messages::edit(state, auth, message_id, &content).await?;
+            conn.send_text(ack(reference, json!({"message": message})));
+        }
+        ClientFrame::DeleteMessage { message_id } => {
+            messages::delete(state, auth, message_id).await?;
+            conn.send_text(ack(reference, json!({"message_id": message_id})));
+        }
+        ClientFrame::Read {
+            room_id,
+            message_id,
+        } => {
+            messages::read(state, auth, room_id, message_id).await?;
+            conn.send_text(ack(reference, json!({"room_id": room_id})));
+        }
+        ClientFrame::Typing { room_id, active } => {
+            RoomAccess::load(state, auth, room_id)
+                .await?
+                .require_member()?;
+            if state.typing.update(room_id, auth.user_id, active) {
+                let frame = encode(
+                    &json!({"type": "typing", "room_id": room_id, "user_id": auth.user_id, "active": active}),
+                );
+                state.hub.to_room(room_id, None, &frame, Some(conn.id));
+            }
+            if reference.is_some() {
+                conn.send_text(ack(reference, json!({})));
+            }
+        }
+        ClientFrame::CallJoin {
+            room_id,
+            audio,
+            video,
+        } => {
+            RoomAccess::load(state, auth, room_id)
+                .await?
+                .require_member()?;
+            let me = Participant {
+                connection_id: conn.id,
+                user: conn.user.clone(),
+                audio,
+                video,
+                screen: false,
+            };
+            let others = state.calls.join(room_id, me.clone());
+            let mut reply =
+                json!({"type": "call_participants", "room_id": room_id, "participants": others});
+            if let Some(reference) = reference {
+                reply["ref"] = reference.clone();
+            }
+            conn.send_text(encode(&reply));
+            let joined =
+                encode(&json!({"type": "call_joined", "room_id": room_id, "participant": me}));
+            state.hub.to_room(room_id, None, &joined, Some(conn.id));
+        }
+        ClientFrame::CallMedia {
+            room_id,
+            audio,
+            video,
+            screen,
+        } => {
+            let Some(me) = state
+                .calls
+                .set_media(room_id, conn.id, audio, video, screen)
+            else {
+                conn.send_text(error_frame(
+                    reference,
+                    "not_in_call",
+                    "join the call first",
+                    None,
+                ));
+                return Ok(());
+            };
+            let frame = encode(&json!({
+                "type": "call_media", "room_id": room_id, "connection_id": conn.id, "user_id": me.user.id,
+                "audio": audio, "video": video, "screen": screen,
+            }));
+            state.hub.to_room(room_id, None, &frame, Some(conn.id));
+            if reference.is_some() {
+                conn.send_text(ack(reference, json!({})));
+            }
+        }
+        ClientFrame::CallLeave { room_id } => {
+            if state.calls.leave(room_id, conn.id) {
+                super::announce_call_left(state, room_id, conn.id);
+            }
+            if reference.is_some() {
+                conn.send_text(ack(reference, json!({})));
+            }
+        }
+        ClientFrame::Webrtc {
+            room_id,
+            to,
+            action,
+            sdp,
+            candidate,
+        } => {
+            // Both ends must be in this room's call; `from` is always the sender's own id.
+            let target = state.hub.connection(to).filter(|_| {
+                state.calls.in_call(room_id, to) && state.calls.in_call(room_id, conn.id)
+            });
+            let Some(target) = target else {
+                conn.send_text(error_frame(
+                    reference,
+                    "peer_not_found",
+                    "no such connection in this room's call",
+                    None,
+                ));
+                return Ok(());
+            };
+            let mut signal = json!({"type": "webrtc", "room_id": room_id, "from": conn.id, "from_user": &*conn.user, "action": action});
+            if let Some(sdp) = sdp {
+                signal["sdp"] = sdp;
+            }
+            if let Some(candidate) = candidate {
+                signal["candidate"] = candidate;
+            }
+            target.send_text(encode(&signal));
+            if reference.is_some() {
+                conn.send_text(ack(reference, json!({})));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows a room's live events; with `since`, first replays what was missed, in order, with
+/// live events held back meanwhile so nothing arrives twice or out of order.
+async fn subscribe(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    auth: &AuthUser,
+    reference: Option<&Value>,
+    room_id: Option<Uuid>,
+    alias: Option<String>,
+    since: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let room_id = match (room_id, alias) {
+        (Some(id), _) => id,
+        (None, Some(alias)) => {
+            state
+                .store
+                .room_by_alias(&alias)
+                .await?
+                .ok_or(ApiError::NotFound("no such room"))?
+                .id
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "room_id",
+                "room_id or alias is required",
+            ));
+        }
+    };
+    RoomAccess::load(state, auth, room_id).await?;
+    let (mut replayed, mut has_more) = (0, false);
+    match since {
+        None => state.hub.subscribe(conn, room_id),
+        Some(since) => {
+            conn.hold(room_id);
+            state.hub.subscribe(conn, room_id);
+            let history = state
+                .store
+                .history(room_id, Page::After(since), REPLAY_LIMIT)
+                .await;
+            let (missed, more) = match history {
+                Ok(page) => page,
+                Err(err) => {
+                    conn.release(room_id, None);
+                    return Err(err.into());
+                }
+            };
+            has_more = more;
+            let last = missed.last().map(|m| m.id);
+            match messages::message_views(state, auth.user_id, missed).await {
+                Ok(views) => {
+                    replayed = views.len();
+                    for message in views {
+                        conn.send_text(encode(&json!({"type": "message_new", "message": message})));
+                    }
+                }
+                Err(err) => {
+                    conn.release(room_id, None);
+                    return Err(err);
+                }
+            }
+            let mut reply = json!({"type": "subscribed", "room_id": room_id, "replayed": replayed, "has_more": has_more});
+            if let Some(reference) = reference {
+                reply["ref"] = reference.clone();
+            }
+            conn.send_text(encode(&reply));
+            conn.release(room_id, last);
+            return Ok(());
+        }
+    }
+    let mut reply = json!({"type": "subscribed", "room_id": room_id, "replayed": replayed, "has_more": has_more});
+    if let Some(reference) = reference {
+        reply["ref"] = reference.clone();
+    }
+    conn.send_text(encode(&reply));
+    Ok(())
+}

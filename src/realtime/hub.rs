@@ -1,0 +1,396 @@
+//! The hub: which sockets are open, which rooms each follows, and delivery to them.
+//!
+//! Delivery never waits on a socket: each has a bounded queue, and a socket whose queue is
+//! full is closed with 4009 instead of slowing the sender or anyone else in the room.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+use super::protocol::close;
+use crate::http::messages::SenderView;
+
+pub type ConnId = Uuid;
+
+/// Frames queued per socket before it counts as too slow to keep up.
+pub const QUEUE_FRAMES: usize = 256;
+
+/// The hub's handle on one open socket.
+pub struct Connection {
+    pub id: ConnId,
+    pub user: Arc<SenderView>,
+    pub session_id: Uuid,
+    tx: mpsc::Sender<Message>,
+    /// 0 while open; the close code once closing was decided.
+    closing: AtomicU16,
+    close_now: Notify,
+    /// Until the welcome is queued, everything else waits here: the welcome is the first frame.
+    gated: AtomicBool,
+    before_welcome: Mutex<Vec<Message>>,
+    /// Rooms whose live events are held back while missed messages are replayed (see `subscribe`).
+    replaying: AtomicBool,
+    held: Mutex<HashMap<Uuid, Vec<Held>>>,
+}
+
+struct Held {
+    message_id: Option<Uuid>,
+    frame: Utf8Bytes,
+}
+
+impl Connection {
+    pub fn new(
+        user: Arc<SenderView>,
+        session_id: Uuid,
+    ) -> (Arc<Connection>, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+        let conn = Connection {
+            id: Uuid::now_v7(),
+            user,
+            session_id,
+            tx,
+            closing: AtomicU16::new(0),
+            close_now: Notify::new(),
+            gated: AtomicBool::new(true),
+            before_welcome: Mutex::new(Vec::new()),
+            replaying: AtomicBool::new(false),
+            held: Mutex::new(HashMap::new()),
+        };
+        (Arc::new(conn), rx)
+    }
+
+    /// Queues a frame without waiting. A full queue closes the socket with 4009.
+    pub fn send(&self, frame: Message) -> bool {
+        if self.gated.load(Ordering::Acquire) {
+            let mut waiting = self
+                .before_welcome
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Checked again under the lock: `welcome` may have opened the gate meanwhile.
+            if self.gated.load(Ordering::Acquire) {
+                if waiting.len() >= QUEUE_FRAMES {
+                    return false;
+                }
+                waiting.push(frame);
+                return true;
+            }
+        }
+        self.enqueue(frame)
+    }
+
+    /// Queues the welcome, then whatever arrived before it, and opens the gate.
+    pub fn welcome(&self, frame: Utf8Bytes) {
+        let mut waiting = self
+            .before_welcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.enqueue(Message::Text(frame));
+        for frame in waiting.drain(..) {
+            self.enqueue(frame);
+        }
+        self.gated.store(false, Ordering::Release);
+    }
+
+    fn enqueue(&self, frame: Message) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => {
+                metrics::counter!("ws_frames_out_total").increment(1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.close(close::TOO_SLOW) {
+                    metrics::counter!("ws_slow_consumer_closes_total").increment(1);
+                    tracing::info!(connection_id = %self.id, user_id = %self.user.id, "closing a socket too slow to keep up");
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn send_text(&self, frame: Utf8Bytes) -> bool {
+        self.send(Message::Text(frame))
+    }
+
+    /// Delivers a room's frame, or holds it while that room's history is being replayed.
+    fn deliver(&self, room_id: Uuid, message_id: Option<Uuid>, frame: &Utf8Bytes) {
+        if self.replaying.load(Ordering::Acquire) {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(queue) = held.get_mut(&room_id) {
+                queue.push(Held {
+                    message_id,
+                    frame: frame.clone(),
+                });
+                return;
+            }
+        }
+        self.send_text(frame.clone());
+    }
+
+    /// Starts holding back `room_id`'s live frames.
+    pub fn hold(&self, room_id: Uuid) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.entry(room_id).or_default();
+        self.replaying.store(true, Ordering::Release);
+    }
+
+    /// Releases held frames after a replay that ended at `replayed_up_to`: messages already
+    /// replayed are dropped, so the client sees each message once, in order.
+    pub fn release(&self, room_id: Uuid, replayed_up_to: Option<Uuid>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for frame in held.remove(&room_id).unwrap_or_default() {
+            let duplicate =
+                matches!((frame.message_id, replayed_up_to), (Some(id), Some(last)) if id <= last);
+            if !duplicate {
+                self.send_text(frame.frame);
+            }
+        }
+        if held.is_empty() {
+            self.replaying.store(false, Ordering::Release);
+        }
+    }
+
+    /// Asks the socket to close with `code`; true if this call decided it.
+    pub fn close(&self, code: u16) -> bool {
+        let decided = self
+            .closing
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if decided {
+            self.close_now.notify_one();
+        }
+        decided
+    }
+
+    /// Resolves once a close was decided, with its code.
+    pub async fn closed(&self) -> u16 {
+        loop {
+            let code = self.closing.load(Ordering::Acquire);
+            if code != 0 {
+                return code;
+            }
+            self.close_now.notified().await;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    connections: HashMap<ConnId, Arc<Connection>>,
+    by_user: HashMap<Uuid, Vec<ConnId>>,
+    /// room → its subscribers
+    rooms: HashMap<Uuid, HashMap<ConnId, Arc<Connection>>>,
+    /// connection → rooms it follows (to clean up on close)
+    subscriptions: HashMap<ConnId, HashSet<Uuid>>,
+}
+
+/// Open sockets on this instance and their subscriptions.
+#[derive(Clone, Default)]
+pub struct Hub {
+    registry: Arc<RwLock<Registry>>,
+}
+
+impl Hub {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register(&self, conn: &Arc<Connection>) {
+        let mut registry = self.write();
+        registry.connections.insert(conn.id, conn.clone());
+        registry
+            .by_user
+            .entry(conn.user.id)
+            .or_default()
+            .push(conn.id);
+        metrics::gauge!("ws_connections").increment(1.0);
+    }
+
+    /// Forgets a socket and its subscriptions; returns the rooms it followed.
+    pub fn unregister(&self, conn_id: ConnId) -> Vec<Uuid> {
+        let mut registry = self.write();
+        let Some(conn) = registry.connections.remove(&conn_id) else {
+            return Vec::new();
+        };
+        if let Some(ids) = registry.by_user.get_mut(&conn.user.id) {
+            ids.retain(|id| *id != conn_id);
+            if ids.is_empty() {
+                registry.by_user.remove(&conn.user.id);
+            }
+        }
+        let rooms: Vec<Uuid> = registry
+            .subscriptions
+            .remove(&conn_id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for room in &rooms {
+            if let Some(subscribers) = registry.rooms.get_mut(room) {
+                subscribers.remove(&conn_id);
+                if subscribers.is_empty() {
+                    registry.rooms.remove(room);
+                }
+            }
+        }
+        metrics::gauge!("ws_connections").decrement(1.0);
+        rooms
+    }
+
+    pub fn subscribe(&self, conn: &Arc<Connection>, room_id: Uuid) {
+        let mut registry = self.write();
+        if !registry.connections.contains_key(&conn.id) {
+            return;
+        }
+        registry
+            .rooms
+            .entry(room_id)
+            .or_default()
+            .insert(conn.id, conn.clone());
+        registry
+            .subscriptions
+            .entry(conn.id)
+            .or_default()
+            .insert(room_id);
+    }
+
+    pub fn unsubscribe(&self, conn_id: ConnId, room_id: Uuid) {
+        let mut registry = self.write();
+        if let Some(subscribers) = registry.rooms.get_mut(&room_id) {
+            subscribers.remove(&conn_id);
+            if subscribers.is_empty() {
+                registry.rooms.remove(&room_id);
+            }
+        }
+        if let Some(rooms) = registry.subscriptions.get_mut(&conn_id) {
+            rooms.remove(&room_id);
+        }
+    }
+
+    /// Subscribes every socket of `user_id` to the room (they just joined it).
+    pub fn subscribe_user(&self, user_id: Uuid, room_id: Uuid) {
+        for conn in self.user_connections(user_id) {
+            self.subscribe(&conn, room_id);
+        }
+    }
+
+    /// Unsubscribes every socket of `user_id` from the room (left, removed or banned).
+    pub fn unsubscribe_user(&self, user_id: Uuid, room_id: Uuid) {
+        for conn in self.user_connections(user_id) {
+            self.unsubscribe(conn.id, room_id);
+        }
+    }
+
+    pub fn drop_room(&self, room_id: Uuid) {
+        let mut registry = self.write();
+        if let Some(subscribers) = registry.rooms.remove(&room_id) {
+            for conn_id in subscribers.keys() {
+                if let Some(rooms) = registry.subscriptions.get_mut(conn_id) {
+                    rooms.remove(&room_id);
+                }
+            }
+        }
+    }
+
+    pub fn is_subscribed(&self, conn_id: ConnId, room_id: Uuid) -> bool {
+        self.read()
+            .subscriptions
+            .get(&conn_id)
+            .is_some_and(|rooms| rooms.contains(&room_id))
+    }
+
+    pub fn connection(&self, conn_id: ConnId) -> Option<Arc<Connection>> {
+        self.read().connections.get(&conn_id).cloned()
+    }
+
+    pub fn user_connections(&self, user_id: Uuid) -> Vec<Arc<Connection>> {
+        let registry = self.read();
+        registry
+            .by_user
+            .get(&user_id)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| registry.connections.get(id).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn rooms_of(&self, conn_id: ConnId) -> Vec<Uuid> {
+        self.read()
+            .subscriptions
+            .get(&conn_id)
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends one encoded frame to every subscriber of a room (but `except`). The subscriber
+    /// list is copied out first, so no lock is held while queueing.
+    pub fn to_room(
+        &self,
+        room_id: Uuid,
+        message_id: Option<Uuid>,
+        frame: &Utf8Bytes,
+        except: Option<ConnId>,
+    ) {
+        let start = Instant::now();
+        let subscribers: Vec<Arc<Connection>> = match self.read().rooms.get(&room_id) {
+            Some(subscribers) => subscribers.values().cloned().collect(),
+            None => return,
+        };
+        for conn in subscribers.iter().filter(|c| Some(c.id) != except) {
+            conn.deliver(room_id, message_id, frame);
+        }
+        metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());
+    }
+
+    pub fn to_user(&self, user_id: Uuid, frame: &Utf8Bytes) {
+        for conn in self.user_connections(user_id) {
+            conn.send_text(frame.clone());
+        }
+    }
+
+    /// Sends a frame once to each socket that follows any of `rooms` (presence goes to
+    /// everyone who shares a room, once).
+    pub fn to_rooms_once(&self, rooms: &[Uuid], frame: &Utf8Bytes, except_user: Option<Uuid>) {
+        let targets: HashMap<ConnId, Arc<Connection>> = {
+            let registry = self.read();
+            rooms
+                .iter()
+                .filter_map(|room| registry.rooms.get(room))
+                .flat_map(|subs| subs.iter().map(|(id, c)| (*id, c.clone())))
+                .collect()
+        };
+        for conn in targets.values().filter(|c| Some(c.user.id) != except_user) {
+            conn.send_text(frame.clone());
+        }
+    }
+
+    /// Closes the sockets of the given sessions after telling them why.
+    pub fn revoke_sessions(&self, user_id: Uuid, session_ids: &[Uuid], frame: &Utf8Bytes) {
+        for conn in self.user_connections(user_id) {
+            if session_ids.contains(&conn.session_id) {
+                conn.send_text(frame.clone());
+                conn.close(close::SESSION_REVOKED);
+            }
+        }
+    }
+
+    /// Every socket, e.g. to close them all at shutdown.
+    pub fn all(&self) -> Vec<Arc<Connection>> {
+        self.read().connections.values().cloned().collect()
+    }
+
+    /// (open sockets, rooms with live subscribers).
+    pub fn counts(&self) -> (usize, usize) {
+        let registry = self.read();
+        (registry.connections.len(), registry.rooms.len())
+    }
+}

@@ -1,0 +1,89 @@
+//! AppState: everything a request handler may reach, cheap to clone (Arcs inside).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use uuid::Uuid;
+
+use crate::auth::passwords::PasswordHasherPool;
+use crate::auth::session_gate::SessionGate;
+use crate::auth::tokens::{TokenKeys, resolve_jwt_secret};
+use crate::config::Settings;
+use crate::events::{DomainEvent, EventBus, RevokeReason};
+use crate::presence::Presence;
+use crate::rate_limit::{LocalRateLimiter, RateLimiter};
+use crate::realtime::calls::Calls;
+use crate::realtime::hub::Hub;
+use crate::realtime::typing::Typing;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub tokens: Arc<TokenKeys>,
+    /// Signs upload URLs; derived from the JWT secret so one secret configures both.
+    pub url_key: Arc<[u8]>,
+    pub passwords: PasswordHasherPool,
+    pub sessions: SessionGate,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub events: EventBus,
+    pub presence: Presence,
+    pub hub: Hub,
+    pub calls: Calls,
+    pub typing: Typing,
+    pub metrics: PrometheusHandle,
+    pub started_at: Instant,
+}
+
+impl AppState {
+    pub async fn new(settings: Settings, store: Store) -> anyhow::Result<AppState> {
+        let secret = resolve_jwt_secret(&settings)?;
+        let tokens = Arc::new(TokenKeys::new(&secret, &settings));
+        let url_key = crate::uploads::derive_url_key(&secret);
+        // Two hashes per core in flight: enough to keep the cores busy, bounded in memory (19 MiB each).
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let passwords = PasswordHasherPool::new(cores * 2)?;
+        let sessions = SessionGate::new(Duration::from_secs(settings.auth.session_cache_secs));
+        let limiter: Arc<dyn RateLimiter> = LocalRateLimiter::new(&settings.rate_limit);
+        Ok(AppState {
+            settings: Arc::new(settings),
+            store,
+            tokens,
+            url_key,
+            passwords,
+            sessions,
+            limiter,
+            events: EventBus::new(4096),
+            presence: Presence::default(),
+            hub: Hub::default(),
+            calls: Calls::default(),
+            typing: Typing::default(),
+            metrics: crate::telemetry::metrics_handle(),
+            started_at: Instant::now(),
+        })
+    }
+
+    /// Cuts sessions off everywhere: their access tokens stop working now, and their sockets
+    /// are told through the `SessionsRevoked` event.
+    pub async fn sessions_revoked(
+        &self,
+        user_id: Uuid,
+        session_ids: Vec<Uuid>,
+        reason: RevokeReason,
+    ) {
+        if session_ids.is_empty() {
+            return;
+        }
+        self.sessions.forget(&session_ids).await;
+        tracing::info!(%user_id, count = session_ids.len(), ?reason, "sessions revoked");
+        self.events.publish(DomainEvent::SessionsRevoked {
+            user_id,
+            session_ids,
+            reason,
+        });
+    }
+}

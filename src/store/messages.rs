@@ -1,0 +1,393 @@
+//! Messages: idempotent posting, history pages, edits, soft deletes, reactions, read cursors
+//! and full-text search.
+
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Backend, Store, StoreError, StoreResult, on_db, violates};
+use crate::time::{self, Timestamp};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Option<Uuid>,
+    pub sender_username: Option<String>,
+    pub sender_display_name: Option<String>,
+    pub content: String,
+    pub reply_to_id: Option<Uuid>,
+    pub reply_sender_id: Option<Uuid>,
+    pub reply_content: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// Messages with their sender and the message they reply to, ready to show. A macro, so the
+/// fixed queries below are joined at compile time instead of formatted on every call.
+macro_rules! select_messages {
+    () => {
+        "SELECT m.id, m.room_id, m.seq, m.sender_id, u.username AS sender_username, \
+     u.display_name AS sender_display_name, m.content, m.reply_to_id, p.sender_id AS reply_sender_id, \
+     CASE WHEN p.deleted_at IS NULL THEN p.content ELSE '' END AS reply_content, m.client_msg_id, \
+     m.created_at, m.edited_at, m.deleted_at \
+     FROM messages m LEFT JOIN users u ON u.id = m.sender_id LEFT JOIN messages p ON p.id = m.reply_to_id"
+    };
+}
+const SELECT_MESSAGES: &str = select_messages!();
+
+pub struct NewMessage<'a> {
+    pub room_id: Uuid,
+    pub sender_id: Uuid,
+    pub content: &'a str,
+    pub reply_to_id: Option<Uuid>,
+    pub client_msg_id: Option<&'a str>,
+    pub attachment_ids: &'a [Uuid],
+}
+
+/// One emoji on one message: how many reacted, and whether the viewer did.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReactionCount {
+    pub message_id: Uuid,
+    pub emoji: String,
+    pub count: i64,
+    pub me: bool,
+}
+
+/// Which way a history page goes from its cursor.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    Latest,
+    Before(Uuid),
+    After(Uuid),
+}
+
+impl Store {
+    /// Posts a message, or returns the sender's earlier message with the same `client_msg_id`
+    /// (`false`: nothing new was stored).
+    ///
+    /// The room row is locked while the message gets its number and id, so within a room ids
+    /// increase in commit order: a reader who has seen id X will never later find a new message
+    /// below X, which is what makes `since`/`after` catch-up gap-free.
+    pub async fn post_message(&self, new: NewMessage<'_>) -> StoreResult<(Message, bool)> {
+        if let Some(existing) = self
+            .message_by_client_id(new.sender_id, new.client_msg_id)
+            .await?
+        {
+            return Ok((existing, false));
+        }
+        let now = time::now();
+        let bump = "UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = $2 WHERE id = $1 \
+                    RETURNING last_seq, last_message_id";
+        let insert = "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let attach =
+            "INSERT INTO message_attachments (message_id, upload_id, position) VALUES ($1, $2, $3)";
+        // An async block, so that `?` ends the block (not this function) and a unique violation
+        // on client_msg_id reaches the match below.
+        let result: Result<Uuid, sqlx::Error> = on_db!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let (seq, last): (i64, Option<Uuid>) = sqlx::query_as(bump).bind(new.room_id).bind(now).fetch_one(&mut *tx).await?;
+            let id = next_message_id(last);
+            sqlx::query(insert)
+                .bind(id)
+                .bind(new.room_id)
+                .bind(seq)
+                .bind(new.sender_id)
+                .bind(new.content)
+                .bind(new.reply_to_id)
+                .bind(new.client_msg_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (position, upload) in new.attachment_ids.iter().enumerate() {
+                sqlx::query(attach).bind(id).bind(upload).bind(position as i32).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE rooms SET last_message_id = $2 WHERE id = $1").bind(new.room_id).bind(id).execute(&mut *tx).await?;
+            // Your own message is read by you.
+            sqlx::query("UPDATE room_members SET read_seq = $3, read_message_id = $4 WHERE room_id = $1 AND user_id = $2")
+                .bind(new.room_id)
+                .bind(new.sender_id)
+                .bind(seq)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(id)
+        }.await);
+        match result {
+            Ok(id) => Ok((
+                self.message(id)
+                    .await?
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?,
+                true,
+            )),
+            // A concurrent retry with the same client_msg_id won the race: answer with its message.
+            Err(err)
+                if violates(&err, "messages_client_msg_key") || is_unique_on_client_id(&err) =>
+            {
+                let existing = self
+                    .message_by_client_id(new.sender_id, new.client_msg_id)
+                    .await?;
+                Ok((existing.ok_or(StoreError::Database(err))?, false))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn message_by_client_id(
+        &self,
+        sender: Uuid,
+        client_msg_id: Option<&str>,
+    ) -> StoreResult<Option<Message>> {
+        let Some(client_msg_id) = client_msg_id else {
+            return Ok(None);
+        };
+        let sql = concat!(
+            select_messages!(),
+            " WHERE m.sender_id = $1 AND m.client_msg_id = $2"
+        );
+        Ok(
+            on_db!(self, pool => sqlx::query_as(sql).bind(sender).bind(client_msg_id).fetch_optional(pool).await)?,
+        )
+    }
+
+    pub async fn message(&self, id: Uuid) -> StoreResult<Option<Message>> {
+        let sql = concat!(select_messages!(), " WHERE m.id = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// Up to `limit` messages, oldest first, and whether more lie beyond in that direction.
+    /// Each variant walks the (room_id, id) index from the cursor: no scan of the room.
+    pub async fn history(
+        &self,
+        room_id: Uuid,
+        page: Page,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let (sql, cursor) = match page {
+            Page::Latest => (
+                concat!(
+                    select_messages!(),
+                    " WHERE m.room_id = $1 AND $2 IS NULL ORDER BY m.id DESC LIMIT $3"
+                ),
+                None,
+            ),
+            Page::Before(id) => (
+                concat!(
+                    select_messages!(),
+                    " WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+                ),
+                Some(id),
+            ),
+            Page::After(id) => (
+                concat!(
+                    select_messages!(),
+                    " WHERE m.room_id = $1 AND m.id > $2 ORDER BY m.id ASC LIMIT $3"
+                ),
+                Some(id),
+            ),
+        };
+        let mut rows: Vec<Message> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(room_id)
+            .bind(cursor)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(pool)
+            .await)?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        if !matches!(page, Page::After(_)) {
+            rows.reverse();
+        }
+        Ok((rows, has_more))
+    }
+
+    pub async fn edit_message(&self, id: Uuid, content: &str) -> StoreResult<Option<Message>> {
+        let sql =
+            "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL";
+        let done = on_db!(self, pool => sqlx::query(sql).bind(id).bind(content).bind(time::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Ok(None);
+        }
+        self.message(id).await
+    }
+
+    /// Soft delete: the message keeps its id and times; its text, reactions and attachments go.
+    pub async fn delete_message(&self, id: Uuid) -> StoreResult<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE messages SET content = '', deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .bind(time::now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM message_attachments WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done > 0)
+        })
+    }
+
+    /// Adds a reaction; false when the user had already reacted with that emoji.
+    pub async fn add_reaction(
+        &self,
+        message_id: Uuid,
+        user_id: Uuid,
+        emoji: &str,
+    ) -> StoreResult<bool> {
+        let sql = "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (message_id, emoji, user_id) DO NOTHING";
+        let done = on_db!(self, pool => sqlx::query(sql).bind(message_id).bind(user_id).bind(emoji).bind(time::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    pub async fn remove_reaction(
+        &self,
+        message_id: Uuid,
+        user_id: Uuid,
+        emoji: &str,
+    ) -> StoreResult<bool> {
+        let sql = "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3";
+        let done = on_db!(self, pool => sqlx::query(sql).bind(message_id).bind(user_id).bind(emoji).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Reaction counts for a page of messages, in the order each emoji first appeared.
+    pub async fn reactions_of(
+        &self,
+        message_ids: &[Uuid],
+        viewer: Uuid,
+    ) -> StoreResult<Vec<ReactionCount>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (2..message_ids.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect();
+        let sql = format!(
+            "SELECT message_id, emoji, COUNT(*) AS count, MAX(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) = 1 AS me \
+             FROM reactions WHERE message_id IN ({}) GROUP BY message_id, emoji ORDER BY message_id, MIN(created_at), emoji",
+            placeholders.join(", ")
+        );
+        Ok(on_db!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(viewer);
+            for id in message_ids {
+                query = query.bind(id);
+            }
+            query.fetch_all(pool).await
+        })?)
+    }
+
+    /// Moves the user's read cursor forward to `message_id` (never back). Returns true when it moved.
+    pub async fn mark_read(
+        &self,
+        room_id: Uuid,
+        user_id: Uuid,
+        message_id: Uuid,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE room_members SET read_seq = (SELECT seq FROM messages WHERE id = $3), read_message_id = $3 \
+                   WHERE room_id = $1 AND user_id = $2 AND read_seq < (SELECT seq FROM messages WHERE id = $3 AND room_id = $1)";
+        let done = on_db!(self, pool => sqlx::query(sql).bind(room_id).bind(user_id).bind(message_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Full-text search over the rooms `user_id` belongs to, newest first; `before` pages on.
+    /// The two backends differ here for real: FTS5 `MATCH` and a tsvector with a GIN index.
+    pub async fn search_messages(
+        &self,
+        user_id: Uuid,
+        query: &str,
+        room_id: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(16)
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scope = "m.deleted_at IS NULL \
+             AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2) \
+             AND ($3 IS NULL OR m.room_id = $3) AND ($4 IS NULL OR m.id < $4)";
+        let (sql, terms) = match self.backend() {
+            // Each word quoted (so no FTS syntax gets through), all required, the last as a prefix.
+            Backend::Sqlite => (
+                format!(
+                    "{SELECT_MESSAGES} JOIN messages_fts f ON f.rowid = m.rowid WHERE messages_fts MATCH $1 AND {scope} \
+                     ORDER BY m.id DESC LIMIT $5"
+                ),
+                words
+                    .iter()
+                    .map(|w| format!("\"{w}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + "*",
+            ),
+            Backend::Postgres => (
+                format!(
+                    "{SELECT_MESSAGES} WHERE m.search @@ to_tsquery('simple', $1) AND {scope} ORDER BY m.id DESC LIMIT $5"
+                ),
+                words
+                    .iter()
+                    .map(|w| format!("'{w}'"))
+                    .collect::<Vec<_>>()
+                    .join(" & ")
+                    + ":*",
+            ),
+        };
+        Ok(
+            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&terms)
+            .bind(user_id)
+            .bind(room_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?,
+        )
+    }
+}
+
+/// SQLite names no index in its unique-violation message for multi-column indexes.
+fn is_unique_on_client_id(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation() && e.message().contains("messages.client_msg_id"))
+}
+
+/// A UUIDv7 for now, or the successor of the room's last id when clocks (or instances)
+/// disagree, so ids within a room strictly increase.
+fn next_message_id(last: Option<Uuid>) -> Uuid {
+    let fresh = Uuid::now_v7();
+    match last {
+        Some(last) if fresh <= last => Uuid::from_u128(last.as_u128() + 1),
+        _ => fresh,
+    }
+}
+
+impl Store {
+    /// The given messages (any order; missing ids are skipped).
+    pub async fn messages_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "{SELECT_MESSAGES} WHERE m.id IN ({})",
+            placeholders.join(", ")
+        );
+        Ok(on_db!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for id in ids {
+                query = query.bind(id);
+            }
+            query.fetch_all(pool).await
+        })?)
+    }
+}

@@ -1,0 +1,33 @@
+//! Integration tests: the real server on port 0, real HTTP, both database backends.
+
+mod auth;
+mod authz;
+mod cli;
+mod common;
+mod helpers;
+mod message_edits;
+mod message_history;
+mod message_reads;
+mod messages;
+mod ops;
+mod plumbing;
+mod rate_limits;
+mod realtime;
+mod realtime_calls;
+mod realtime_frames;
+mod realtime_leaks;
+mod realtime_lifecycle;
+mod realtime_recovery;
+mod refresh;
+mod room_bans;
+mod room_lifecycle;
+mod room_members;
+mod rooms;
+mod secrets;
+mod sessions;
+mod smoke;
+mod tokens;
+mod uploads;
+mod user_search;
+mod users;
+mod ws_client;
