@@ -57,6 +57,8 @@ pub struct DatabaseSettings {
 #[derive(Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     pub url: String,
+    pub prefix: String,
+    pub presence_ttl_secs: u64,
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -249,6 +251,21 @@ impl Settings {
         if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             return bad("redis.url", "must be empty or redis://…");
         }
+        if self.redis.prefix.is_empty()
+            || !self
+                .redis
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return bad(
+                "redis.prefix",
+                "must be non-empty: letters, digits, '-', '_', '.', ':'",
+            );
+        }
+        if !(3..=3600).contains(&self.redis.presence_ttl_secs) {
+            return bad("redis.presence_ttl_secs", "must be between 3 and 3600");
+        }
         if self.is_production() && self.auth.jwt_secret.is_empty() {
             return bad(
                 "auth.jwt_secret",
@@ -431,6 +448,8 @@ impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
             .field("url", &mask_url_or_secret(&self.url))
+            .field("prefix", &self.prefix)
+            .field("presence_ttl_secs", &self.presence_ttl_secs)
             .finish()
     }
 }

@@ -4,6 +4,7 @@
 //! resolves, so `main` and the tests start it the same way.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -91,6 +92,13 @@ pub async fn serve(
     chores.abort();
     for task in realtime {
         task.abort();
+    }
+    if let Some(cluster) = &state.cluster {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            cluster::liveness::leave(&state, cluster),
+        )
+        .await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), state.store.close()).await;
     Ok(())

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::auth::passwords::PasswordHasherPool;
 use crate::auth::session_gate::SessionGate;
 use crate::auth::tokens::{TokenKeys, resolve_jwt_secret};
+use crate::cluster::Cluster;
+use crate::cluster::rate_limit::RedisRateLimiter;
 use crate::config::Settings;
 use crate::events::{DomainEvent, EventBus, RevokeReason};
 use crate::presence::Presence;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub passwords: PasswordHasherPool,
     pub sessions: SessionGate,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Set when `redis.url` is: the other instances of this server.
+    pub cluster: Option<Cluster>,
     pub events: EventBus,
     pub presence: Presence,
     pub hub: Hub,
@@ -48,7 +52,15 @@ impl AppState {
             .unwrap_or(2);
         let passwords = PasswordHasherPool::new(cores * 2)?;
         let sessions = SessionGate::new(Duration::from_secs(settings.auth.session_cache_secs));
-        let limiter: Arc<dyn RateLimiter> = LocalRateLimiter::new(&settings.rate_limit);
+        let cluster = if settings.redis.url.is_empty() {
+            None
+        } else {
+            Some(Cluster::new(&settings.redis)?)
+        };
+        let limiter: Arc<dyn RateLimiter> = match &cluster {
+            Some(cluster) => RedisRateLimiter::new(cluster.clone(), &settings.rate_limit),
+            None => LocalRateLimiter::new(&settings.rate_limit),
+        };
         Ok(AppState {
             settings: Arc::new(settings),
             store,
@@ -57,6 +69,7 @@ impl AppState {
             passwords,
             sessions,
             limiter,
+            cluster,
             events: EventBus::new(4096),
             presence: Presence::default(),
             hub: Hub::default(),

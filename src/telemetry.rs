@@ -150,6 +150,22 @@ fn describe_metrics() {
         Unit::Seconds,
         "Time to queue one event to every subscriber of a room"
     );
+    describe_counter!(
+        "cluster_bus_published_total",
+        "Messages this instance published on the cluster bus (Redis pub/sub)"
+    );
+    describe_counter!(
+        "cluster_bus_received_total",
+        "Messages from other instances received on the cluster bus"
+    );
+    describe_counter!(
+        "cluster_bus_dropped_total",
+        "Cluster bus messages that could not be published (Redis away or the outbox full)"
+    );
+    describe_gauge!(
+        "cluster_redis_up",
+        "1 while Redis answers this instance, 0 while it serves its clients alone"
+    );
 }
 
 /// Refreshes the gauges that are sampled rather than counted, then renders the text format.

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const MAX_ATTACHMENTS: usize = 10;
 const EXCERPT_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct SenderView {
     pub id: Uuid,
     pub username: String,

@@ -42,33 +42,53 @@ async fn health() -> Json<Health> {
 struct Ready {
     status: &'static str,
     database: &'static str,
+    /// "ok", or "not_configured" when this instance runs alone.
+    redis: &'static str,
 }
 
-/// Readiness: 200 when the database answers, else 503 naming what is down.
+/// Readiness: 200 when the database (and Redis, if configured) answer, else 503 naming what
+/// is down.
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Response {
     let database = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
-    match database {
-        Ok(Ok(())) => Json(Ready {
-            status: "ready",
-            database: "ok",
-        })
-        .into_response(),
+    let database_down = match database {
+        Ok(Ok(())) => None,
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database is down");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "not ready: database is not answering",
-            )
+            Some("database is not answering")
         }
-        Err(_) => error_response(
+        Err(_) => Some("database timed out"),
+    };
+    let redis_down = match &state.cluster {
+        None => None,
+        Some(cluster) => match cluster.ping().await {
+            Ok(()) if !cluster.is_following() => Some("not yet following the cluster bus"),
+            Ok(()) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: Redis is down");
+                Some("redis is not answering")
+            }
+        },
+    };
+    let down: Vec<&str> = [database_down, redis_down].into_iter().flatten().collect();
+    if !down.is_empty() {
+        return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "not ready: database timed out",
-        ),
+            &format!("not ready: {}", down.join("; ")),
+        );
     }
+    Json(Ready {
+        status: "ready",
+        database: "ok",
+        redis: if state.cluster.is_some() {
+            "ok"
+        } else {
+            "not_configured"
+        },
+    })
+    .into_response()
 }
 
 /// Prometheus text exposition.

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::hub::ConnId;
 use crate::http::messages::SenderView;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Participant {
     pub connection_id: ConnId,
     pub user: Arc<SenderView>,
@@ -109,6 +109,14 @@ impl Calls {
         self.lock()
             .get(&room_id)
             .is_some_and(|call| call.iter().any(|p| p.connection_id == conn))
+    }
+
+    /// Every call participant on this instance, with its room.
+    pub fn all(&self) -> Vec<(Uuid, Participant)> {
+        self.lock()
+            .iter()
+            .flat_map(|(room_id, call)| call.iter().map(|p| (*room_id, p.clone())))
+            .collect()
     }
 
     pub fn participants(&self, room_id: Uuid) -> Vec<Participant> {

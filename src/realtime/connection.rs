@@ -80,20 +80,25 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
         conn.send_text(frame);
     }
     if state.presence.socket_opened(auth.user_id) {
-        super::announce_presence(
-            &state,
-            auth.user_id,
-            &state.hub.rooms_of(conn.id),
-            true,
-            None,
-        );
+        let rooms = state.hub.rooms_of(conn.id);
+        if !state.presence.online_elsewhere(auth.user_id) {
+            super::announce_presence(&state, auth.user_id, &rooms, true, None);
+        }
+        if let Some(cluster) = &state.cluster {
+            Box::pin(crate::cluster::liveness::came_online(
+                cluster,
+                auth.user_id,
+                rooms,
+            ))
+            .await;
+        }
     }
 
     read_loop(&state, &conn, &auth, &mut stream).await;
 
     conn.close(1000);
     let _ = tokio::time::timeout(CLOSE_GRACE + Duration::from_secs(1), writer).await;
-    super::leave_all_calls(&state, &conn);
+    Box::pin(super::leave_all_calls(&state, &conn)).await;
     let rooms = state.hub.unregister(conn.id);
     if state.presence.socket_closed(auth.user_id) {
         tokio::spawn(went_offline(state.clone(), auth.user_id, rooms));
@@ -285,14 +290,21 @@ async fn write_loop(mut sink: Sink, mut queue: mpsc::Receiver<Message>, conn: Ar
     }
 }
 
-/// After the grace period, if no socket of the user came back: store last_seen_at and tell
-/// everyone who shares a room.
+/// After the grace period, if no socket of the user came back here: tell the other instances,
+/// and if the user is online on none of them, store last_seen_at and tell everyone here who
+/// shares a room (the others do the same for their sockets).
 async fn went_offline(state: AppState, user_id: Uuid, rooms: Vec<Uuid>) {
     tokio::time::sleep(OFFLINE_GRACE).await;
-    if state.presence.is_online(user_id) {
+    if state.presence.online_here(user_id) {
         return;
     }
     let now = crate::time::now();
+    if let Some(cluster) = &state.cluster {
+        crate::cluster::liveness::went_offline(cluster, user_id, rooms.clone(), now).await;
+    }
+    if state.presence.online_elsewhere(user_id) {
+        return;
+    }
     if let Err(err) = state.store.touch_last_seen(user_id, now).await {
         tracing::warn!(error = %err, "could not store last_seen_at");
     }

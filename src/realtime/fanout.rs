@@ -1,9 +1,12 @@
-//! Turns domain events into WebSocket frames for exactly the sockets allowed to see them:
-//! each event is encoded once and the same bytes go to every receiver.
+//! Turns domain events into deliveries for exactly the sockets allowed to see them: each event
+//! is encoded once, and the same bytes go to every receiver on every instance.
 
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use uuid::Uuid;
+
+use super::delivery::{self, Delivery, Frame};
 use super::protocol::encode;
 use crate::events::DomainEvent;
 use crate::http::rooms::room_view;
@@ -25,104 +28,119 @@ pub async fn run(state: AppState) {
     }
 }
 
+/// The deliveries an event makes, encoded once; applied here and shipped to the other instances.
 async fn deliver(state: &AppState, event: &DomainEvent) {
-    let hub = &state.hub;
+    let deliveries = deliveries(state, event).await;
+    if !deliveries.is_empty() {
+        delivery::deliver(state, deliveries);
+    }
+}
+
+fn to_room(room_id: Uuid, message_id: Option<Uuid>, frame: &serde_json::Value) -> Delivery {
+    Delivery::ToRoom {
+        room_id,
+        message_id,
+        frame: Frame(encode(frame)),
+        except: None,
+    }
+}
+
+async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
     match event {
-        DomainEvent::MessageCreated { room_id, message } => {
-            let frame = encode(&json!({"type": "message_new", "message": &**message}));
-            hub.to_room(*room_id, Some(message.id), &frame, None);
-        }
-        DomainEvent::MessageEdited { room_id, message } => {
-            hub.to_room(
-                *room_id,
-                None,
-                &encode(&json!({"type": "message_edited", "message": &**message})),
-                None,
-            );
-        }
+        DomainEvent::MessageCreated { room_id, message } => vec![to_room(
+            *room_id,
+            Some(message.id),
+            &json!({"type": "message_new", "message": &**message}),
+        )],
+        DomainEvent::MessageEdited { room_id, message } => vec![to_room(
+            *room_id,
+            None,
+            &json!({"type": "message_edited", "message": &**message}),
+        )],
         DomainEvent::MessageDeleted {
             room_id,
             message_id,
-        } => {
-            let frame = encode(
-                &json!({"type": "message_deleted", "room_id": room_id, "message_id": message_id}),
-            );
-            hub.to_room(*room_id, None, &frame, None);
-        }
+        } => vec![to_room(
+            *room_id,
+            None,
+            &json!({"type": "message_deleted", "room_id": room_id, "message_id": message_id}),
+        )],
         DomainEvent::Reaction {
             room_id,
             message_id,
             emoji,
             user_id,
             added,
-        } => {
-            let frame = encode(&json!({
+        } => vec![to_room(
+            *room_id,
+            None,
+            &json!({
                 "type": "reaction", "room_id": room_id, "message_id": message_id,
                 "emoji": emoji, "user_id": user_id, "added": added,
-            }));
-            hub.to_room(*room_id, None, &frame, None);
-        }
+            }),
+        )],
         DomainEvent::Read {
             room_id,
             user_id,
             message_id,
-        } => {
-            let frame = encode(
-                &json!({"type": "read", "room_id": room_id, "user_id": user_id, "message_id": message_id}),
-            );
-            hub.to_room(*room_id, None, &frame, None);
-        }
-        DomainEvent::MemberJoined { room_id, user } => {
+        } => vec![to_room(
+            *room_id,
+            None,
+            &json!({"type": "read", "room_id": room_id, "user_id": user_id, "message_id": message_id}),
+        )],
+        DomainEvent::MemberJoined { room_id, user } => vec![
             // Subscribe first, so the newcomer's sockets get this event and everything after it.
-            hub.subscribe_user(user.id, *room_id);
-            let frame =
-                encode(&json!({"type": "member_joined", "room_id": room_id, "user": &**user}));
-            hub.to_room(*room_id, None, &frame, None);
-        }
-        DomainEvent::MemberLeft { room_id, user_id } => {
-            let frame =
-                encode(&json!({"type": "member_left", "room_id": room_id, "user_id": user_id}));
-            hub.to_room(*room_id, None, &frame, None);
-            hub.unsubscribe_user(*user_id, *room_id);
-            super::leave_calls_of_user(state, *room_id, *user_id);
-        }
+            Delivery::SubscribeUser {
+                user_id: user.id,
+                room_id: *room_id,
+            },
+            to_room(
+                *room_id,
+                None,
+                &json!({"type": "member_joined", "room_id": room_id, "user": &**user}),
+            ),
+        ],
+        DomainEvent::MemberLeft { room_id, user_id } => vec![
+            to_room(
+                *room_id,
+                None,
+                &json!({"type": "member_left", "room_id": room_id, "user_id": user_id}),
+            ),
+            Delivery::RemoveUser {
+                user_id: *user_id,
+                room_id: *room_id,
+            },
+        ],
         DomainEvent::MemberRoleChanged {
             room_id,
             user_id,
             role,
-        } => {
-            let frame = encode(
-                &json!({"type": "member_role_changed", "room_id": room_id, "user_id": user_id, "role": role}),
-            );
-            hub.to_room(*room_id, None, &frame, None);
-        }
-        DomainEvent::RoomUpdated { room } => {
-            hub.to_room(
-                room.id,
-                None,
-                &encode(&json!({"type": "room_updated", "room": &**room})),
-                None,
-            );
-        }
+        } => vec![to_room(
+            *room_id,
+            None,
+            &json!({"type": "member_role_changed", "room_id": room_id, "user_id": user_id, "role": role}),
+        )],
+        DomainEvent::RoomUpdated { room } => vec![to_room(
+            room.id,
+            None,
+            &json!({"type": "room_updated", "room": &**room}),
+        )],
         DomainEvent::RoomDeleted {
             room_id,
             member_ids,
-        } => {
-            let frame = encode(&json!({"type": "room_deleted", "room_id": room_id}));
-            hub.to_room(*room_id, None, &frame, None);
-            for member in member_ids {
-                // Members not subscribed on some socket still learn it there.
-                for conn in hub.user_connections(*member) {
-                    if !hub.is_subscribed(conn.id, *room_id) {
-                        conn.send_text(frame.clone());
-                    }
-                }
-            }
-            hub.drop_room(*room_id);
-        }
+        } => vec![Delivery::RoomDeleted {
+            room_id: *room_id,
+            member_ids: member_ids.clone(),
+            frame: Frame(encode(&json!({"type": "room_deleted", "room_id": room_id}))),
+        }],
         DomainEvent::DmCreated { room_id, user_ids } => {
+            let mut deliveries = Vec::with_capacity(4);
             for user_id in user_ids {
-                hub.subscribe_user(*user_id, *room_id);
+                deliveries.push(Delivery::SubscribeUser {
+                    user_id: *user_id,
+                    room_id: *room_id,
+                });
+                // Each member sees the room from their side (the other user's profile).
                 let Ok(Some(room)) = state.store.room(*room_id).await else {
                     continue;
                 };
@@ -134,13 +152,14 @@ async fn deliver(state: &AppState, event: &DomainEvent) {
                     .flatten()
                     .map(|m| (m.role, m.read_seq));
                 match room_view(state, *user_id, room, standing).await {
-                    Ok(view) => hub.to_user(
-                        *user_id,
-                        &encode(&json!({"type": "dm_created", "room": view})),
-                    ),
+                    Ok(view) => deliveries.push(Delivery::ToUser {
+                        user_id: *user_id,
+                        frame: Frame(encode(&json!({"type": "dm_created", "room": view}))),
+                    }),
                     Err(err) => tracing::warn!(error = %err, "could not build dm_created"),
                 }
             }
+            deliveries
         }
         DomainEvent::Banned {
             room_id,
@@ -149,21 +168,30 @@ async fn deliver(state: &AppState, event: &DomainEvent) {
             reason,
         } => {
             let until = until.as_ref().map(time::format);
-            let frame = encode(
-                &json!({"type": "banned", "room_id": room_id, "until": until, "reason": reason}),
-            );
-            hub.to_user(*user_id, &frame);
-            hub.unsubscribe_user(*user_id, *room_id);
-            super::leave_calls_of_user(state, *room_id, *user_id);
+            vec![
+                Delivery::ToUser {
+                    user_id: *user_id,
+                    frame: Frame(encode(
+                        &json!({"type": "banned", "room_id": room_id, "until": until, "reason": reason}),
+                    )),
+                },
+                Delivery::RemoveUser {
+                    user_id: *user_id,
+                    room_id: *room_id,
+                },
+            ]
         }
         DomainEvent::SessionsRevoked {
             user_id,
             session_ids,
             reason,
-        } => {
-            let frame = encode(&json!({"type": "session_revoked", "reason": reason}));
-            hub.revoke_sessions(*user_id, session_ids, &frame);
-        }
-        DomainEvent::UserUpdated { .. } | DomainEvent::UserDeleted { .. } => {}
+        } => vec![Delivery::RevokeSessions {
+            user_id: *user_id,
+            session_ids: session_ids.clone(),
+            frame: Frame(encode(
+                &json!({"type": "session_revoked", "reason": reason}),
+            )),
+        }],
+        DomainEvent::UserUpdated { .. } | DomainEvent::UserDeleted { .. } => Vec::new(),
     }
 }

@@ -12,7 +12,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::calls::Participant;
-use super::hub::Connection;
+use super::delivery::{self, Delivery, Frame};
+use super::hub::{ConnId, Connection};
 use super::protocol::{ClientFrame, FrameRef, close, encode, error_frame};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -218,7 +219,7 @@ async fn dispatch(
                 let frame = encode(
                     &json!({"type": "typing", "room_id": room_id, "user_id": auth.user_id, "active": active}),
                 );
-                state.hub.to_room(room_id, None, &frame, Some(conn.id));
+                to_room_but(state, room_id, frame, conn.id);
             }
             if reference.is_some() {
                 conn.send_text(ack(reference, json!({})));
@@ -239,7 +240,23 @@ async fn dispatch(
                 video,
                 screen: false,
             };
-            let others = state.calls.join(room_id, me.clone());
+            let mut others = state.calls.join(room_id, me.clone());
+            if let Some(cluster) = &state.cluster {
+                // Participants on every instance; this instance's own list if Redis is away.
+                let everyone = async {
+                    cluster.call_joined(room_id, &me).await?;
+                    cluster.call_participants(room_id).await
+                };
+                match everyone.await {
+                    Ok(everyone) => {
+                        others = everyone
+                            .into_iter()
+                            .filter(|p| p.connection_id != conn.id)
+                            .collect();
+                    }
+                    Err(err) => cluster.redis_failed("calls", &err),
+                }
+            }
             let mut reply =
                 json!({"type": "call_participants", "room_id": room_id, "participants": others});
             if let Some(reference) = reference {
@@ -248,7 +265,7 @@ async fn dispatch(
             conn.send_text(encode(&reply));
             let joined =
                 encode(&json!({"type": "call_joined", "room_id": room_id, "participant": me}));
-            state.hub.to_room(room_id, None, &joined, Some(conn.id));
+            to_room_but(state, room_id, joined, conn.id);
         }
         ClientFrame::CallMedia {
             room_id,
@@ -268,18 +285,23 @@ async fn dispatch(
                 ));
                 return Ok(());
             };
+            if let Some(cluster) = &state.cluster
+                && let Err(err) = cluster.call_joined(room_id, &me).await
+            {
+                cluster.redis_failed("calls", &err);
+            }
             let frame = encode(&json!({
                 "type": "call_media", "room_id": room_id, "connection_id": conn.id, "user_id": me.user.id,
                 "audio": audio, "video": video, "screen": screen,
             }));
-            state.hub.to_room(room_id, None, &frame, Some(conn.id));
+            to_room_but(state, room_id, frame, conn.id);
             if reference.is_some() {
                 conn.send_text(ack(reference, json!({})));
             }
         }
         ClientFrame::CallLeave { room_id } => {
             if state.calls.leave(room_id, conn.id) {
-                super::announce_call_left(state, room_id, conn.id);
+                super::leave_call(state, room_id, conn.id).await;
             }
             if reference.is_some() {
                 conn.send_text(ack(reference, json!({})));
@@ -293,10 +315,24 @@ async fn dispatch(
             candidate,
         } => {
             // Both ends must be in this room's call; `from` is always the sender's own id.
-            let target = state.hub.connection(to).filter(|_| {
-                state.calls.in_call(room_id, to) && state.calls.in_call(room_id, conn.id)
-            });
-            let Some(target) = target else {
+            let peer = if !state.calls.in_call(room_id, conn.id) {
+                Peer::Missing
+            } else if state.calls.in_call(room_id, to) {
+                Peer::Here
+            } else {
+                match &state.cluster {
+                    Some(cluster) => match cluster.in_call(room_id, to).await {
+                        Ok(true) => Peer::Elsewhere,
+                        Ok(false) => Peer::Missing,
+                        Err(err) => {
+                            cluster.redis_failed("calls", &err);
+                            Peer::Missing
+                        }
+                    },
+                    None => Peer::Missing,
+                }
+            };
+            if let Peer::Missing = peer {
                 conn.send_text(error_frame(
                     reference,
                     "peer_not_found",
@@ -304,7 +340,7 @@ async fn dispatch(
                     None,
                 ));
                 return Ok(());
-            };
+            }
             let mut signal = json!({"type": "webrtc", "room_id": room_id, "from": conn.id, "from_user": &*conn.user, "action": action});
             if let Some(sdp) = sdp {
                 signal["sdp"] = sdp;
@@ -312,13 +348,46 @@ async fn dispatch(
             if let Some(candidate) = candidate {
                 signal["candidate"] = candidate;
             }
-            target.send_text(encode(&signal));
+            let frame = encode(&signal);
+            match (peer, &state.cluster) {
+                (Peer::Elsewhere, Some(cluster)) => {
+                    cluster.publish_deliveries(vec![Delivery::ToConnection {
+                        connection_id: to,
+                        frame: Frame(frame),
+                    }]);
+                }
+                _ => {
+                    if let Some(target) = state.hub.connection(to) {
+                        target.send_text(frame);
+                    }
+                }
+            }
             if reference.is_some() {
                 conn.send_text(ack(reference, json!({})));
             }
         }
     }
     Ok(())
+}
+
+/// Where the addressee of a `webrtc` frame is.
+enum Peer {
+    Here,
+    Elsewhere,
+    Missing,
+}
+
+/// A frame for the room's followers on every instance, but the sending connection.
+fn to_room_but(state: &AppState, room_id: Uuid, frame: Utf8Bytes, except: ConnId) {
+    delivery::deliver_one(
+        state,
+        Delivery::ToRoom {
+            room_id,
+            message_id: None,
+            frame: Frame(frame),
+            except: Some(except),
+        },
+    );
 }
 
 /// Follows a room's live events; with `since`, first replays what was missed, in order, with

@@ -2,6 +2,7 @@
 
 pub mod calls;
 mod connection;
+pub mod delivery;
 mod fanout;
 mod frames;
 pub mod hub;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use self::delivery::{Delivery, Frame};
 use self::hub::{ConnId, Connection};
 use self::protocol::{close, encode};
 use crate::error::ApiError;
@@ -114,7 +116,8 @@ fn origin_allowed(state: &AppState, origin: &str, host: Option<&str>) -> bool {
             .any(|o| o.trim_end_matches('/') == origin)
 }
 
-/// Starts the background work of the hub: domain-event fan-out and typing expiry.
+/// Starts the background work of the hub: domain-event fan-out, typing expiry and, with
+/// Redis, the cluster bus and heartbeats.
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let fanout = tokio::spawn(fanout::run(state.clone()));
     let typing_state = state.clone();
@@ -122,15 +125,39 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            for (room_id, user_id) in typing_state.typing.expire() {
-                let frame = encode(
-                    &json!({"type": "typing", "room_id": room_id, "user_id": user_id, "active": false}),
-                );
-                typing_state.hub.to_room(room_id, None, &frame, None);
+            let stopped: Vec<Delivery> = typing_state
+                .typing
+                .expire()
+                .into_iter()
+                .map(|(room_id, user_id)| Delivery::ToRoom {
+                    room_id,
+                    message_id: None,
+                    frame: Frame(encode(
+                        &json!({"type": "typing", "room_id": room_id, "user_id": user_id, "active": false}),
+                    )),
+                    except: None,
+                })
+                .collect();
+            if !stopped.is_empty() {
+                delivery::deliver(&typing_state, stopped);
             }
         }
     });
-    vec![fanout, typing]
+    let mut tasks = vec![fanout, typing];
+    if let Some(cluster) = &state.cluster {
+        tasks.push(tokio::spawn(crate::cluster::bus::publish_loop(
+            cluster.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::cluster::bus::subscribe_loop(
+            state.clone(),
+            cluster.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::cluster::liveness::heartbeat_loop(
+            state.clone(),
+            cluster.clone(),
+        )));
+    }
+    tasks
 }
 
 /// Closes every socket with 1001 (server shutting down).
@@ -140,7 +167,8 @@ pub fn close_all(state: &AppState) {
     }
 }
 
-/// `presence` to everyone who shares one of `rooms` with the user.
+/// `presence` to this instance's sockets that share one of `rooms` with the user. Each
+/// instance decides for its own sockets, from what it knows of the whole cluster.
 pub(crate) fn announce_presence(
     state: &AppState,
     user_id: Uuid,
@@ -157,21 +185,47 @@ pub(crate) fn announce_presence(
     state.hub.to_rooms_once(rooms, &frame, Some(user_id));
 }
 
-pub(crate) fn announce_call_left(state: &AppState, room_id: Uuid, conn_id: ConnId) {
-    let frame = encode(&json!({"type": "call_left", "room_id": room_id, "connection_id": conn_id}));
-    state.hub.to_room(room_id, None, &frame, Some(conn_id));
+/// `call_left` for everyone following the room, on every instance.
+pub(crate) fn call_left(room_id: Uuid, conn_id: ConnId) -> Delivery {
+    Delivery::ToRoom {
+        room_id,
+        message_id: None,
+        frame: Frame(encode(
+            &json!({"type": "call_left", "room_id": room_id, "connection_id": conn_id}),
+        )),
+        except: Some(conn_id),
+    }
+}
+
+/// Takes one of this instance's connections out of a call, here and in the cluster's view,
+/// and tells the room.
+pub(crate) async fn leave_call(state: &AppState, room_id: Uuid, conn_id: ConnId) {
+    if let Some(cluster) = &state.cluster
+        && let Err(err) = cluster.call_left(room_id, conn_id).await
+    {
+        cluster.redis_failed("calls", &err);
+    }
+    delivery::deliver_one(state, call_left(room_id, conn_id));
 }
 
 /// A closed socket leaves every call it was in.
-pub(crate) fn leave_all_calls(state: &AppState, conn: &Connection) {
+pub(crate) async fn leave_all_calls(state: &AppState, conn: &Connection) {
     for room_id in state.calls.leave_everywhere(conn.id) {
-        announce_call_left(state, room_id, conn.id);
+        leave_call(state, room_id, conn.id).await;
     }
 }
 
-/// A user removed from a room leaves its call on every socket.
+/// A user removed from a room leaves its call on every socket of this instance (each
+/// instance applies the same delivery for its own sockets).
 pub(crate) fn leave_calls_of_user(state: &AppState, room_id: Uuid, user_id: Uuid) {
-    for conn_id in state.calls.remove_user(room_id, user_id) {
-        announce_call_left(state, room_id, conn_id);
+    let gone = state.calls.remove_user(room_id, user_id);
+    if gone.is_empty() {
+        return;
     }
+    let state = state.clone();
+    tokio::spawn(async move {
+        for conn_id in gone {
+            leave_call(&state, room_id, conn_id).await;
+        }
+    });
 }

@@ -61,6 +61,12 @@ impl Store {
         Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(room_id).fetch_all(pool).await)?)
     }
 
+    /// The rooms a user belongs to (whom to tell when their presence changes).
+    pub async fn room_ids_of(&self, user_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        let sql = "SELECT room_id FROM room_members WHERE user_id = $1";
+        Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_all(pool).await)?)
+    }
+
     /// Members by join order; `after` is the previous page's last (joined_at, user id).
     pub async fn members(
         &self,

@@ -3,37 +3,21 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
 
 use crate::backend_tests;
+use crate::binary::{Server, chatter};
 use crate::common::{Backend, TestEnv, refresh_cookie};
 
 const JWT_SECRET: &str = "cli-test-secret-0123456789-abcdefghijklmnop";
 type Env<'a> = &'a [(&'a str, &'a str)];
-
-/// The binary in `dir`, with an empty environment except PATH and HOME.
-fn chatter(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatter"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for key in ["PATH", "HOME"] {
-        if let Ok(value) = std::env::var(key) {
-            cmd.env(key, value);
-        }
-    }
-    cmd
-}
 
 struct Output {
     status: ExitStatus,
@@ -245,106 +229,6 @@ async fn migrate_status_up_down(backend: Backend) {
 }
 
 backend_tests!(migrate_status_up_down);
-
-fn collect(stream: Option<impl AsyncRead + Unpin + Send + 'static>) -> JoinHandle<String> {
-    let mut stream = stream.expect("piped");
-    tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let _ = stream.read_to_end(&mut buf).await;
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// `chatter` (serve is the default) running in the background, its output captured.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    base: String,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
-}
-
-impl Server {
-    /// Starts the binary on a free port and waits (10 s at most) until /health answers.
-    async fn start(dir: &Path, env: Env<'_>) -> Server {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        drop(free);
-        let mut cmd = chatter(dir);
-        cmd.env("PORT", port.to_string()).envs(env.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (stdout, stderr) = (collect(child.stdout.take()), collect(child.stderr.take()));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let base = format!("http://{addr}");
-        let mut server = Server {
-            child,
-            addr,
-            base,
-            stdout,
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let health = reqwest::Client::new().get(format!("{}/health", server.base));
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                let (out, err) = server.output().await;
-                panic!("chatter exited during start-up ({status}): {out}{err}");
-            }
-            let res = health
-                .try_clone()
-                .unwrap()
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if res.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "no /health within 10 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let kill = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        assert!(kill.expect("kill -TERM").success());
-    }
-
-    /// Waits for the process to exit; fails (and kills it) after `limit`.
-    async fn wait(&mut self, limit: Duration) -> ExitStatus {
-        match tokio::time::timeout(limit, self.child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                panic!("chatter did not exit within {limit:?}");
-            }
-        }
-    }
-
-    /// stdout and stderr, once the process has ended (it is killed if it has not).
-    async fn output(&mut self) -> (String, String) {
-        let _ = self.child.kill().await;
-        (
-            (&mut self.stdout).await.unwrap(),
-            (&mut self.stderr).await.unwrap(),
-        )
-    }
-
-    /// SIGTERM, then a clean exit (status 0) within 10 s; returns stdout and stderr.
-    async fn stop(mut self) -> (String, String) {
-        self.sigterm();
-        let status = self.wait(Duration::from_secs(10)).await;
-        let (out, err) = self.output().await;
-        assert!(status.success(), "after SIGTERM: {status}; {err}");
-        (out, err)
-    }
-}
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)

@@ -2,7 +2,9 @@
 
 mod auth;
 mod authz;
+mod binary;
 mod cli;
+mod cluster;
 mod common;
 mod helpers;
 mod message_edits;

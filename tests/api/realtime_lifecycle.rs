@@ -10,7 +10,7 @@ use crate::common::{Backend, TestServer};
 use crate::ws_client::{Auth, Event, WsClient, open, room_with};
 
 /// `session_revoked {reason}` and then close 4003, within a second.
-async fn expect_revoked(ws: &mut WsClient) {
+pub async fn expect_revoked(ws: &mut WsClient) {
     let deadline = Instant::now() + Duration::from_secs(1);
     let revoked = loop {
         let left = deadline.saturating_duration_since(Instant::now());

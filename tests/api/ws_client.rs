@@ -126,6 +126,24 @@ impl WsClient {
         client
     }
 
+    /// Connects to `/ws` on any address (e.g. a chatter child process) with the header.
+    pub async fn connect_addr(addr: std::net::SocketAddr, token: &str) -> WsClient {
+        let mut req = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("a WebSocket request");
+        req.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        let (ws, _) = tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("the WebSocket upgrade timed out")
+            .expect("the WebSocket upgrade");
+        let mut client = WsClient::from_raw(ws);
+        client.read_welcome().await;
+        client
+    }
+
     /// Connects to `/ws` with `?token=` and reads the welcome.
     pub async fn connect_query(server: &TestServer, token: &str) -> WsClient {
         WsClient::connect_at(server, "/ws", Auth::Query(token)).await

@@ -59,6 +59,13 @@ macro_rules! backend_tests {
     };
 }
 
+/// TEST_REDIS_URL, when set: the cluster tests run against that Redis.
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 /// Drops the per-test PostgreSQL database when the test ends (also on panic).
 struct PgDatabase {
     admin_url: String,
@@ -171,6 +178,74 @@ impl TestServer {
             task: Some(task),
             _pg: pg,
             _dir: dir,
+        }
+    }
+
+    /// An instance joined to a cluster over the Redis at `redis_url`, under a key prefix of
+    /// its own (so concurrent tests never share keys); returns once it follows the bus.
+    pub async fn start_clustered(
+        backend: Backend,
+        redis_url: &str,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        let prefix = format!("chatter-test-{}", uuid::Uuid::new_v4().simple());
+        let server = TestServer::start_with(backend, |s| {
+            s.redis.url = redis_url.to_string();
+            s.redis.prefix = prefix;
+            s.redis.presence_ttl_secs = 3;
+            tweak(s);
+        })
+        .await;
+        server.wait_ready().await;
+        server
+    }
+
+    /// A second instance of the same deployment: same database, data dir, secret and Redis.
+    pub async fn sibling(&self) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = chatter::build_state(self.settings.clone())
+            .await
+            .expect("server state");
+        let task = tokio::spawn(chatter::serve(state, listener, async move {
+            let _ = rx.await;
+        }));
+        let sibling = TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            settings: self.settings.clone(),
+            client: Client::builder().build().unwrap(),
+            backend: self.backend.clone(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _pg: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        };
+        sibling.wait_ready().await;
+        sibling
+    }
+
+    /// Polls /ready until it answers 200 (an instance in a cluster is ready once it follows
+    /// the bus); fails after 10 s.
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let res = self.client.get(self.url("/ready")).send().await;
+            if res.as_ref().is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/ready did not answer 200 within 10 s: {:?}",
+                match res {
+                    Ok(r) => r.text().await.unwrap_or_default(),
+                    Err(e) => e.to_string(),
+                }
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

@@ -1,0 +1,203 @@
+//! The cluster bus: one Redis pub/sub channel that every instance publishes to and follows.
+//!
+//! A message is the sender's instance id (36 bytes, so an instance skips its own messages
+//! without parsing them) followed by a JSON `BusMessage`. One task publishes, in order and in
+//! pipelined batches; one task reads, in order, so a room's messages keep their order across
+//! instances.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Cluster;
+use crate::realtime::delivery::{self, Delivery};
+use crate::state::AppState;
+use crate::time::Timestamp;
+
+/// Messages published per pipelined round trip, at most.
+const PUBLISH_BATCH: usize = 256;
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BusMessage {
+    /// Apply these to your sockets.
+    Deliveries { deliveries: Vec<Delivery> },
+    /// The user's first socket on the sender opened; `rooms` are whom to tell.
+    Online { user_id: Uuid, rooms: Vec<Uuid> },
+    /// The user's last socket on the sender closed (after the grace period).
+    Offline {
+        user_id: Uuid,
+        rooms: Vec<Uuid>,
+        last_seen_at: Timestamp,
+    },
+    /// Every user online on the sender, after it (re)joined the bus: repairs missed messages.
+    Roster { user_ids: Vec<Uuid> },
+    /// The instance stopped, or its liveness key ran out.
+    InstanceGone { instance_id: Uuid },
+}
+
+impl Cluster {
+    /// Queues a message for the other instances without waiting; dropped (and counted) when
+    /// the outbox is full, e.g. while Redis is away.
+    pub fn publish(&self, message: &BusMessage) {
+        let Some(payload) = self.encode(message) else {
+            return;
+        };
+        if self.inner.outbox.try_send(payload).is_err() {
+            metrics::counter!("cluster_bus_dropped_total").increment(1);
+        }
+    }
+
+    /// The wire form: this instance's id, then the message as JSON.
+    pub(super) fn encode(&self, message: &BusMessage) -> Option<Vec<u8>> {
+        let mut payload = Vec::with_capacity(256);
+        payload.extend_from_slice(
+            self.instance_id()
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        match serde_json::to_writer(&mut payload, message) {
+            Ok(()) => Some(payload),
+            Err(err) => {
+                tracing::error!(error = %err, "could not encode a bus message");
+                None
+            }
+        }
+    }
+
+    pub fn publish_deliveries(&self, deliveries: Vec<Delivery>) {
+        self.publish(&BusMessage::Deliveries { deliveries });
+    }
+}
+
+/// Publishes queued messages, all that are waiting in one pipeline.
+pub async fn publish_loop(cluster: Cluster) {
+    let Some(mut outbox) = cluster
+        .inner
+        .outbox_rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let channel = cluster.keys().bus();
+    let mut redis = cluster.redis();
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while outbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for payload in &batch {
+            pipe.cmd("PUBLISH").arg(&channel).arg(payload).ignore();
+        }
+        match pipe.query_async::<()>(&mut redis).await {
+            Ok(()) => {
+                cluster.redis_answered();
+                metrics::counter!("cluster_bus_published_total").increment(batch.len() as u64);
+            }
+            Err(err) => {
+                cluster.redis_failed("publish", &err);
+                metrics::counter!("cluster_bus_dropped_total").increment(batch.len() as u64);
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Follows the bus for as long as the process runs, reconnecting with backoff.
+pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
+    let channel = cluster.keys().bus();
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let connect = async {
+            let mut pubsub = cluster.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(Duration::from_secs(3), connect).await {
+            Ok(Ok(mut pubsub)) => {
+                backoff = RECONNECT_MIN;
+                cluster.redis_answered();
+                tracing::info!(channel, "following the cluster bus");
+                // Whatever was published while this instance was away is lost; rosters and
+                // calls are re-announced so that state converges again.
+                super::liveness::rejoin(&state, &cluster).await;
+                cluster.set_following(true);
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    receive(&state, &cluster, message.get_payload_bytes()).await;
+                }
+                cluster.set_following(false);
+                cluster.redis_failed("subscribe", &"the bus connection closed");
+            }
+            Ok(Err(err)) => cluster.redis_failed("subscribe", &err),
+            Err(_) => cluster.redis_failed("subscribe", &"connecting timed out"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+async fn receive(state: &AppState, cluster: &Cluster, payload: &[u8]) {
+    let Some((from, body)) = payload.split_at_checked(36) else {
+        return;
+    };
+    let Some(from) = std::str::from_utf8(from)
+        .ok()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        tracing::warn!("ignoring a bus message without a sender");
+        return;
+    };
+    if from == cluster.instance_id() {
+        return;
+    }
+    metrics::counter!("cluster_bus_received_total").increment(1);
+    let message: BusMessage = match serde_json::from_slice(body) {
+        Ok(message) => message,
+        Err(err) => {
+            // A newer instance during a rolling upgrade may send what this one cannot read.
+            tracing::warn!(error = %err, %from, "ignoring an unreadable bus message");
+            return;
+        }
+    };
+    match message {
+        BusMessage::Deliveries { deliveries } => {
+            for delivery in &deliveries {
+                if let Delivery::RevokeSessions { session_ids, .. } = delivery {
+                    // Access tokens of these sessions stop working here too, not at cache expiry.
+                    state.sessions.forget(session_ids).await;
+                }
+                delivery::apply(state, delivery);
+            }
+        }
+        BusMessage::Online { user_id, rooms } => {
+            if state.presence.remote_online(from, user_id) {
+                crate::realtime::announce_presence(state, user_id, &rooms, true, None);
+            }
+        }
+        BusMessage::Offline {
+            user_id,
+            rooms,
+            last_seen_at,
+        } => {
+            if state.presence.remote_offline(from, user_id) {
+                crate::realtime::announce_presence(
+                    state,
+                    user_id,
+                    &rooms,
+                    false,
+                    Some(last_seen_at),
+                );
+            }
+        }
+        BusMessage::Roster { user_ids } => state.presence.set_roster(from, user_ids),
+        BusMessage::InstanceGone { instance_id } => {
+            super::liveness::instance_gone(state, instance_id).await;
+        }
+    }
+}

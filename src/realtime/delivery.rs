@@ -1,0 +1,166 @@
+//! What the hub is asked to do with an encoded frame, as plain data: "to room R", "to user U",
+//! "to connection C", and the subscription changes that go with them. Every instance applies a
+//! delivery to its own sockets, so the same value can be applied here and shipped across the
+//! cluster bus unchanged: the frame is encoded once, on the instance where the event happened.
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use super::hub::ConnId;
+use crate::state::AppState;
+
+/// An encoded server frame, shared by every receiver (a reference-counted buffer).
+#[derive(Debug, Clone)]
+pub struct Frame(pub Utf8Bytes);
+
+impl Serialize for Frame {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Frame {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Frame, D::Error> {
+        String::deserialize(d).map(|s| Frame(Utf8Bytes::from(s)))
+    }
+}
+
+impl From<Utf8Bytes> for Frame {
+    fn from(frame: Utf8Bytes) -> Frame {
+        Frame(frame)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Delivery {
+    /// To every socket following the room but `except`. `message_id` lets a socket that is
+    /// replaying history drop what it already replayed.
+    ToRoom {
+        room_id: Uuid,
+        message_id: Option<Uuid>,
+        frame: Frame,
+        except: Option<ConnId>,
+    },
+    ToUser {
+        user_id: Uuid,
+        frame: Frame,
+    },
+    ToConnection {
+        connection_id: ConnId,
+        frame: Frame,
+    },
+    /// The user joined the room: their sockets follow it from now on.
+    SubscribeUser {
+        user_id: Uuid,
+        room_id: Uuid,
+    },
+    /// Left, removed or banned: their sockets stop following it and leave its call.
+    RemoveUser {
+        user_id: Uuid,
+        room_id: Uuid,
+    },
+    /// To the room's followers and to members' sockets that did not follow it; then the room
+    /// is forgotten.
+    RoomDeleted {
+        room_id: Uuid,
+        member_ids: Vec<Uuid>,
+        frame: Frame,
+    },
+    /// Tells the sessions' sockets why, then closes them with 4003.
+    RevokeSessions {
+        user_id: Uuid,
+        session_ids: Vec<Uuid>,
+        frame: Frame,
+    },
+}
+
+/// Applies deliveries to this instance's sockets and sends them to the other instances.
+pub fn deliver(state: &AppState, deliveries: Vec<Delivery>) {
+    for delivery in &deliveries {
+        apply(state, delivery);
+    }
+    if let Some(cluster) = &state.cluster {
+        cluster.publish_deliveries(deliveries);
+    }
+}
+
+pub fn deliver_one(state: &AppState, delivery: Delivery) {
+    deliver(state, vec![delivery]);
+}
+
+/// Applies one delivery to the sockets of this instance only.
+pub fn apply(state: &AppState, delivery: &Delivery) {
+    let hub = &state.hub;
+    match delivery {
+        Delivery::ToRoom {
+            room_id,
+            message_id,
+            frame,
+            except,
+        } => hub.to_room(*room_id, *message_id, &frame.0, *except),
+        Delivery::ToUser { user_id, frame } => hub.to_user(*user_id, &frame.0),
+        Delivery::ToConnection {
+            connection_id,
+            frame,
+        } => {
+            if let Some(conn) = hub.connection(*connection_id) {
+                conn.send_text(frame.0.clone());
+            }
+        }
+        Delivery::SubscribeUser { user_id, room_id } => hub.subscribe_user(*user_id, *room_id),
+        Delivery::RemoveUser { user_id, room_id } => {
+            hub.unsubscribe_user(*user_id, *room_id);
+            super::leave_calls_of_user(state, *room_id, *user_id);
+        }
+        Delivery::RoomDeleted {
+            room_id,
+            member_ids,
+            frame,
+        } => {
+            hub.to_room(*room_id, None, &frame.0, None);
+            for member in member_ids {
+                // Members not following the room on some socket still learn it there.
+                for conn in hub.user_connections(*member) {
+                    if !hub.is_subscribed(conn.id, *room_id) {
+                        conn.send_text(frame.0.clone());
+                    }
+                }
+            }
+            hub.drop_room(*room_id);
+        }
+        Delivery::RevokeSessions {
+            user_id,
+            session_ids,
+            frame,
+        } => hub.revoke_sessions(*user_id, session_ids, &frame.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_survives_the_bus_unchanged() {
+        let room_id = Uuid::now_v7();
+        let delivery = Delivery::ToRoom {
+            room_id,
+            message_id: None,
+            frame: Frame(Utf8Bytes::from_static(r#"{"type":"typing","active":true}"#)),
+            except: Some(Uuid::now_v7()),
+        };
+        let bytes = serde_json::to_vec(&delivery).unwrap();
+        let back: Delivery = serde_json::from_slice(&bytes).unwrap();
+        match back {
+            Delivery::ToRoom {
+                room_id: r, frame, ..
+            } => {
+                assert_eq!(r, room_id);
+                assert_eq!(frame.0.as_str(), r#"{"type":"typing","active":true}"#);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
