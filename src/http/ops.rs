@@ -76,7 +76,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            &format!("not ready: {}", down.join("; ")),
+            format!("not ready: {}", down.join("; ")),
         );
     }
     Json(Ready {

@@ -216,16 +216,23 @@ pub(crate) async fn leave_all_calls(state: &AppState, conn: &Connection) {
 }
 
 /// A user removed from a room leaves its call on every socket of this instance (each
-/// instance applies the same delivery for its own sockets).
+/// instance applies the same delivery for its own sockets). The room hears it at once; the
+/// cluster's view is updated in the background (the user cannot rejoin the call meanwhile).
 pub(crate) fn leave_calls_of_user(state: &AppState, room_id: Uuid, user_id: Uuid) {
     let gone = state.calls.remove_user(room_id, user_id);
     if gone.is_empty() {
         return;
     }
-    let state = state.clone();
-    tokio::spawn(async move {
-        for conn_id in gone {
-            leave_call(&state, room_id, conn_id).await;
-        }
-    });
+    for conn_id in &gone {
+        delivery::deliver_one(state, call_left(room_id, *conn_id));
+    }
+    if let Some(cluster) = state.cluster.clone() {
+        tokio::spawn(async move {
+            for conn_id in gone {
+                if let Err(err) = cluster.call_left(room_id, conn_id).await {
+                    cluster.redis_failed("calls", &err);
+                }
+            }
+        });
+    }
 }

@@ -380,7 +380,139 @@ async fn a_killed_instances_users_go_offline_within_the_ttl(backend: Backend) {
     a.stop().await;
 }
 
+/// A redis-server of the test's own on a free loopback port, so it can be stopped and started.
+struct OwnRedis {
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    async fn start_on(port: u16) -> OwnRedis {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        let redis = OwnRedis {
+            port,
+            child: Some(child),
+        };
+        let client = redis::Client::open(redis.url()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return redis;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kill redis-server");
+        }
+    }
+}
+
+/// Polls /ready until it answers 503; returns the error message.
+async fn wait_unready(server: &TestServer) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = server
+            .client
+            .get(server.url("/ready"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let body: Value = res.json().await.unwrap();
+            return body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ready still 200 10 s after Redis went away"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn without_redis_each_instance_serves_its_own_and_recovers(backend: Backend) {
+    if redis_url().is_none() {
+        eprintln!("TEST_REDIS_URL is not set: cluster test skipped");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = OwnRedis::start_on(port).await;
+    let a = TestServer::start_clustered(backend, &redis.url(), |_| {}).await;
+    let b = a.sibling().await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let room = room_with(&a, &alice, "private", "Outage", &[&bob]).await;
+    let mut bob_on_a = WsClient::connect(&a, &bob).await;
+
+    redis.kill().await;
+    let why = wait_unready(&a).await;
+    assert!(why.contains("redis"), "{why}");
+    assert!(wait_unready(&b).await.contains("redis"));
+    // A keeps serving its own clients: REST (rate limits fall back to this instance's own),
+    // and live delivery to its own sockets.
+    let sent = a.send(&alice, &room, "during the outage").await;
+    let got = bob_on_a.next_of_type("message_new").await;
+    assert_eq!(got["message"]["id"], sent["id"]);
+    assert_eq!(a.get_as(&alice, "/users/me").await.status(), StatusCode::OK);
+
+    // Redis is back (empty, as after a restart without persistence): both instances
+    // reconnect, re-announce themselves, and deliver across instances again.
+    let _redis = OwnRedis::start_on(port).await;
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let mut bob_on_b = WsClient::connect(&b, &bob).await;
+    // Missed messages are fetched with `since`, as after any gap.
+    let replay = bob_on_b
+        .request(json!({"type": "subscribe", "room_id": room, "since": sent["id"]}))
+        .await;
+    assert_eq!(replay["type"], "subscribed", "{replay}");
+    let sent = a.send(&alice, &room, "after the outage").await;
+    let got = bob_on_b
+        .next_matching("the message from A", |f| f["type"] == "message_new")
+        .await;
+    assert_eq!(got["message"]["id"], sent["id"]);
+    a.stop().await;
+    b.stop().await;
+}
+
 backend_tests!(
+    without_redis_each_instance_serves_its_own_and_recovers,
     chat_typing_reads_and_presence_cross_instances,
     membership_changes_apply_on_every_instance,
     webrtc_signaling_crosses_instances,
