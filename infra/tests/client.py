@@ -3,6 +3,9 @@
 
   client.py register BASE USERNAME            → prints the registration JSON
   client.py ws-ping WS_URL TOKEN [--insecure]  → one WebSocket session: welcome, ping → pong
+  client.py ws-relay WS_URL TOKEN_A TOKEN_B ROOM_ID [--insecure]
+                                              → A and B connect (one after the other), A sends
+                                                a message to the room, B must receive it
   client.py traffic BASE                       → REST + WebSocket traffic that touches every
                                                   metric family (requests, errors, fan-out, frames)
   client.py slow-consumer BASE                 → makes the server close a socket that does not
@@ -91,6 +94,31 @@ async def ws_ping(ws_url, token, insecure):
         await ws.send(json.dumps({"type": "ping", "ref": 1}))
         pong = await recv_json(ws, "pong", ref=1)
         print(json.dumps({"welcome_user": welcome["user"]["username"], "pong": pong}))
+
+
+def tls_context(ws_url, insecure):
+    if not ws_url.startswith("wss://"):
+        return None
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def ws_relay(ws_url, token_a, token_b, room_id, insecure):
+    context = tls_context(ws_url, insecure)
+    async with websockets.connect(f"{ws_url}?token={token_a}", ssl=context, open_timeout=TIMEOUT) as wa:
+        await recv_json(wa, "welcome")
+        async with websockets.connect(f"{ws_url}?token={token_b}", ssl=context, open_timeout=TIMEOUT) as wb:
+            await recv_json(wb, "welcome")
+            content = f"relayed {uuid.uuid4().hex[:8]}"
+            await wa.send(json.dumps({"type": "send_message", "room_id": room_id, "content": content, "ref": "r1"}))
+            await recv_json(wa, "ack", ref="r1")
+            got = await recv_json(wb, "message_new")
+            if got["message"]["content"] != content:
+                die(f"B received {got}, not {content!r}")
+            print(json.dumps({"sent_by_a": content, "received_by_b": got["message"]["id"]}))
 
 
 async def traffic(base):
@@ -187,6 +215,8 @@ def main(argv):
         print(json.dumps(register(args[0], args[1])))
     elif cmd == "ws-ping" and len(args) >= 2:
         asyncio.run(ws_ping(args[0], args[1], "--insecure" in args[2:]))
+    elif cmd == "ws-relay" and len(args) >= 4:
+        asyncio.run(ws_relay(args[0], args[1], args[2], args[3], "--insecure" in args[4:]))
     elif cmd == "traffic" and len(args) == 1:
         asyncio.run(traffic(args[0]))
     elif cmd == "slow-consumer" and len(args) == 1:

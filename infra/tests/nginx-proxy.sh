@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The production nginx configuration, live: Debian's nginx (foreground, temp prefix) runs
 # infra/nginx/prod.conf on 127.0.0.1 high ports (HTTP and HTTPS with a throwaway certificate) in
-# front of the real chatter binary, configured as in production behind the proxy
-# (trust_proxy_headers, https public URL). Through it:
+# front of two replicas of the real chatter binary sharing one database and a real Redis, as in
+# docker-compose.prod.yaml, configured as in production behind the proxy (trust_proxy_headers,
+# https public URL). Through it:
 #   - HTTP → HTTPS redirect, ACME challenge files served over HTTP, HSTS on HTTPS;
 #   - REST over HTTPS with curl -k: register, GET /api/v1/users/me; /metrics not public;
 #   - X-Request-Id: nginx's request id reaches Chatter and comes back;
 #   - a WebSocket session upgraded through the proxy (python websockets, wss): welcome, ping → pong;
+#   - two WebSockets that nginx sends to different replicas: a message sent on one arrives on
+#     the other (the replicas act as one server through Redis);
 #   - a ~3 MiB PNG upload → 201, a 6 MiB one → 413.
 CHECK=nginx-proxy
 # shellcheck source=infra/tests/lib.sh
@@ -17,19 +20,39 @@ need curl curl
 need_py websockets websockets
 
 APP_PORT="$(free_port)"
+APP2_PORT="$(free_port)"
 HTTP_PORT="$(free_port)"
 HTTPS_PORT="$(free_port)"
 PREFIX="$WORK/nginx"
 HTTPS="https://127.0.0.1:$HTTPS_PORT"
 
-start_chatter app "$APP_PORT" \
-    CHATTER__SERVER__PUBLIC_URL="$HTTPS" \
-    CHATTER__SERVER__TRUST_PROXY_HEADERS=true \
-    CHATTER__LOG__FORMAT=json \
+REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+python3 - "$REDIS" <<'PY' || fail "no Redis answering at $REDIS (set TEST_REDIS_URL; .ci/run starts one)"
+import socket, sys, urllib.parse
+url = urllib.parse.urlparse(sys.argv[1])
+with socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=3) as s:
+    s.sendall(b"PING\r\n")
+    assert s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+PY
+# Both replicas: one SQLite database (the first's data dir; PostgreSQL in production), one Redis,
+# a key prefix of this run's own.
+REPLICA_ENV=(
+    CHATTER__SERVER__PUBLIC_URL="$HTTPS"
+    CHATTER__SERVER__TRUST_PROXY_HEADERS=true
+    CHATTER__LOG__FORMAT=json
     CHATTER__LOG__LEVEL=info
-log "chatter on 127.0.0.1:$APP_PORT (pid $CHATTER_PID)"
+    REDIS_URL="$REDIS"
+    CHATTER__REDIS__PREFIX="infra-test-$RANDOM$RANDOM"
+)
+start_chatter app "$APP_PORT" "${REPLICA_ENV[@]}"
+log "chatter replica 1 on 127.0.0.1:$APP_PORT (pid $CHATTER_PID)"
+start_chatter app2 "$APP2_PORT" "${REPLICA_ENV[@]}" CHATTER__DATA_DIR="$WORK/app/data"
+log "chatter replica 2 on 127.0.0.1:$APP2_PORT (pid $CHATTER_PID), same database, Redis $REDIS"
 
-render_nginx "$ROOT/infra/nginx/prod.conf" "$PREFIX" "$HTTP_PORT" "$HTTPS_PORT" "127.0.0.1:$APP_PORT"
+# prod.conf's `server chatter:8080` resolves to every replica through Docker's DNS; here the two
+# replicas are listed instead.
+render_nginx "$ROOT/infra/nginx/prod.conf" "$PREFIX" "$HTTP_PORT" "$HTTPS_PORT" \
+    "127.0.0.1:$APP_PORT max_fails=3 fail_timeout=10s; server 127.0.0.1:$APP2_PORT"
 make_cert "$PREFIX/tls"
 nginx -t -q -p "$PREFIX" -e "$PREFIX/logs/error.log" -c "$PREFIX/nginx.conf" || fail "nginx -t"
 nginx -p "$PREFIX" -e "$PREFIX/logs/error.log" -c "$PREFIX/nginx.conf" -g 'daemon off;' \
@@ -74,7 +97,8 @@ code="$(curl -sk -D "$WORK/me.headers" -o "$WORK/me.json" -w '%{http_code}' \
 RID="$(grep -i '^x-request-id:' "$WORK/me.headers" | awk '{print $2}' | tr -d '\r')"
 [[ $RID =~ ^[0-9a-f]{32}$ ]] || fail "X-Request-Id should be nginx's \$request_id, got '$RID'"
 wait_until "request id $RID in nginx's access log" grep -q "rid=$RID" "$PREFIX/logs/access.log"
-grep -q "\"request_id\":\"$RID\"" "$WORK/app/server.log" || fail "request id $RID not in Chatter's log"
+cat "$WORK/app/server.log" "$WORK/app2/server.log" | grep -q "\"request_id\":\"$RID\"" ||
+    fail "request id $RID not in either replica's log"
 ok "GET /api/v1/users/me over HTTPS → 200 ($USER_NAME); request id $RID in nginx's and Chatter's logs"
 
 code="$(curl -sk -o /dev/null -w '%{http_code}' "$HTTPS/metrics")"
@@ -88,6 +112,37 @@ grep -q '"type": "pong"' "$WORK/ws.json" || fail "no pong: $(cat "$WORK/ws.json"
 grep -q "\"GET /ws?token=[^ ]* HTTP/1.1\" 101 " "$PREFIX/logs/access.log" ||
     fail "nginx's access log shows no 101 upgrade for /ws"
 ok "WebSocket via wss://127.0.0.1:$HTTPS_PORT/ws: 101 upgrade, welcome, ping → $(cat "$WORK/ws.json")"
+
+# --- HTTPS: two replicas as one server ----------------------------------------------------------
+PEER_NAME="peer_$RANDOM$RANDOM"
+code="$(curl -sk -o "$WORK/peer.json" -w '%{http_code}' -H 'content-type: application/json' \
+    -d "{\"username\":\"$PEER_NAME\",\"password\":\"$PEER_NAME-Secret-Pass-42\"}" \
+    "$HTTPS/api/v1/auth/register")"
+[[ $code == 201 ]] || fail "register $PEER_NAME through nginx: $code $(cat "$WORK/peer.json")"
+PEER_TOKEN="$(json_get access_token <"$WORK/peer.json")"
+PEER_ID="$(json_get user.id <"$WORK/peer.json")"
+code="$(curl -sk -o "$WORK/room.json" -w '%{http_code}' -H 'content-type: application/json' \
+    -H "Authorization: Bearer $TOKEN" -d "{\"name\":\"Across replicas\",\"kind\":\"private\",\"member_ids\":[\"$PEER_ID\"]}" \
+    "$HTTPS/api/v1/rooms")"
+[[ $code == 201 ]] || fail "create a room through nginx: $code $(cat "$WORK/room.json")"
+ROOM_ID="$(json_get id <"$WORK/room.json")"
+# nginx balances round-robin, so two upgrades in a row land on different replicas; which ones
+# they reached is checked in its access log (ua=), written when each socket closes.
+relayed=""
+for attempt in 1 2 3; do
+    python3 "$TESTS/client.py" ws-relay "wss://127.0.0.1:$HTTPS_PORT/ws" "$TOKEN" "$PEER_TOKEN" "$ROOM_ID" \
+        --insecure >"$WORK/relay.json" || fail "message between two sockets through nginx"
+    wait_until "both upgrades in nginx's access log" \
+        bash -c "[[ \$(grep -c '\"GET /ws?token=[^ ]* HTTP/1.1\" 101 ' '$PREFIX/logs/access.log') -ge $((attempt * 2 + 1)) ]]"
+    mapfile -t upstreams < <(grep '"GET /ws?token=[^ ]* HTTP/1.1" 101 ' "$PREFIX/logs/access.log" |
+        tail -n 2 | sed -E 's/.* ua=([^ ]+).*/\1/')
+    if [[ ${#upstreams[@]} -eq 2 && ${upstreams[0]} != "${upstreams[1]}" ]]; then
+        relayed="${upstreams[0]} → ${upstreams[1]}"
+        break
+    fi
+done
+[[ -n $relayed ]] || fail "nginx never sent the two sockets to different replicas"
+ok "two replicas as one: sockets on $relayed; a message sent on one arrived on the other ($(cat "$WORK/relay.json"))"
 
 # --- HTTPS: uploads ----------------------------------------------------------------------------
 make_png() { # FILE BYTES: PNG magic bytes, then zeros
