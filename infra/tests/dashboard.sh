@@ -19,7 +19,10 @@ ok "dashboard and provisioning files are consistent"
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 # Room flooding for the slow-consumer case needs more than the default 10 messages/s.
+# With Redis, as in both compose stacks, so the cluster bus metrics are there too.
 start_chatter metrics "$PORT" \
+    REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}" \
+    CHATTER__REDIS__PREFIX="infra-test-$RANDOM$RANDOM" \
     CHATTER__RATE_LIMIT__WS_MESSAGES_PER_SEC=100000 \
     CHATTER__RATE_LIMIT__WS_MESSAGES_BURST=100000
 python3 "$TESTS/client.py" traffic "$BASE" >"$WORK/traffic.json" || fail "REST + WebSocket traffic"

@@ -119,6 +119,28 @@ impl Cluster {
         })
     }
 
+    /// Starts the cluster's work: publishing, following the bus, heartbeats.
+    pub fn start(&self, state: &crate::state::AppState) -> Vec<tokio::task::JoinHandle<()>> {
+        // Present from the start (at zero), so rates and alerts work before the first event.
+        for counter in [
+            "cluster_bus_published_total",
+            "cluster_bus_received_total",
+            "cluster_bus_dropped_total",
+        ] {
+            metrics::counter!(counter).increment(0);
+        }
+        metrics::gauge!("cluster_redis_up").set(if self.is_up() { 1.0 } else { 0.0 });
+        vec![
+            tokio::spawn(bus::publish_loop(self.clone())),
+            tokio::spawn(bus::subscribe_loop(state.clone(), self.clone())),
+            tokio::spawn(liveness::heartbeat_loop(state.clone(), self.clone())),
+        ]
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Acquire)
+    }
+
     pub fn instance_id(&self) -> Uuid {
         self.inner.instance_id
     }

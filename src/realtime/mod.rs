@@ -145,17 +145,7 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     });
     let mut tasks = vec![fanout, typing];
     if let Some(cluster) = &state.cluster {
-        tasks.push(tokio::spawn(crate::cluster::bus::publish_loop(
-            cluster.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::cluster::bus::subscribe_loop(
-            state.clone(),
-            cluster.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::cluster::liveness::heartbeat_loop(
-            state.clone(),
-            cluster.clone(),
-        )));
+        tasks.extend(cluster.start(state));
     }
     tasks
 }
