@@ -1,12 +1,14 @@
 //! A small, bounded load tool for a running Chatter (loopback only).
 //!
 //!   cargo run --release --example ws_load -- idle   URL CONNECTIONS [SERVER_PID]
-//!   cargo run --release --example ws_load -- fanout URL MEMBERS MESSAGES
+//!   cargo run --release --example ws_load -- fanout URL MEMBERS MESSAGES [MEMBERS_URL]
 //!
 //! `idle` opens CONNECTIONS authenticated sockets (100 per user), waits for every welcome, then
 //! reports the server's RSS growth per connection (read from /proc/SERVER_PID/status).
 //! `fanout` puts MEMBERS sockets in one room, posts MESSAGES messages through one sender
-//! socket, and reports deliveries per second until every member got every message.
+//! socket, and reports deliveries per second until every member got every message. With
+//! MEMBERS_URL (another instance of the same cluster), the members connect there while the
+//! sender stays on URL: every delivery crosses the Redis bus.
 //! The server needs raised limits, e.g. CHATTER__RATE_LIMIT__AUTH_PER_MINUTE=100000
 //! CHATTER__RATE_LIMIT__WS_MESSAGES_PER_SEC=100000 CHATTER__RATE_LIMIT__WS_MESSAGES_BURST=100000.
 
@@ -25,8 +27,7 @@ type Socket =
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage =
-        "usage: ws_load idle URL CONNECTIONS [SERVER_PID] | ws_load fanout URL MEMBERS MESSAGES";
+    let usage = "usage: ws_load idle URL CONNECTIONS [SERVER_PID] | ws_load fanout URL MEMBERS MESSAGES [MEMBERS_URL]";
     let (mode, url) = (
         args.get(1).context(usage)?,
         args.get(2)
@@ -48,8 +49,20 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         "fanout" => {
+            let members_url = args
+                .get(5)
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| url.clone());
+            if !(members_url.starts_with("http://127.")
+                || members_url.starts_with("http://localhost"))
+            {
+                bail!(
+                    "load is only ever sent to a server on this machine (http://127.x or localhost)"
+                );
+            }
             fanout(
                 &url,
+                &members_url,
                 n.min(5_000),
                 args.get(4).context(usage)?.parse::<usize>()?.min(10_000),
             )
@@ -145,7 +158,12 @@ async fn idle(url: &str, connections: usize, pid: Option<u32>) -> anyhow::Result
     Ok(())
 }
 
-async fn fanout(url: &str, members: usize, messages: usize) -> anyhow::Result<()> {
+async fn fanout(
+    url: &str,
+    members_url: &str,
+    members: usize,
+    messages: usize,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let (_, owner_token) = register(&http, url, &format!("fan{run}_owner")).await?;
@@ -171,7 +189,7 @@ async fn fanout(url: &str, members: usize, messages: usize) -> anyhow::Result<()
     let delivered = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::with_capacity(members);
     for token in &tokens {
-        let mut socket = connect(url, token).await?;
+        let mut socket = connect(members_url, token).await?;
         let delivered = delivered.clone();
         readers.push(tokio::spawn(async move {
             let mut got = 0;
@@ -203,8 +221,13 @@ async fn fanout(url: &str, members: usize, messages: usize) -> anyhow::Result<()
     let elapsed = start.elapsed().as_secs_f64();
     let total = delivered.load(Ordering::Relaxed);
     println!(
-        "{members} members × {messages} messages: {total} deliveries in {elapsed:.2} s = {:.0} deliveries/s ({complete}/{members} members got every message)",
-        total as f64 / elapsed
+        "{members} members × {messages} messages: {total} deliveries in {elapsed:.2} s = {:.0} deliveries/s ({complete}/{members} members got every message){}",
+        total as f64 / elapsed,
+        if members_url == url {
+            String::new()
+        } else {
+            format!("; sender on {url}, members on {members_url}")
+        }
     );
     Ok(())
 }

@@ -114,20 +114,37 @@ impl Presence {
         was_online && !inner.is_online(user_id)
     }
 
-    /// Replaces what is known of one instance's users (its roster); returns nothing to
-    /// announce: a roster repairs state after a gap, it is not news.
-    pub fn set_roster(&self, instance: Uuid, users: impl IntoIterator<Item = Uuid>) {
+    /// Replaces what is known of one instance's users (its roster, sent when it (re)joins the
+    /// cluster); returns (users now online who were offline everywhere, users now offline
+    /// everywhere), the news that messages missed meanwhile would have carried.
+    pub fn set_roster(
+        &self,
+        instance: Uuid,
+        users: impl IntoIterator<Item = Uuid>,
+    ) -> (Vec<Uuid>, Vec<Uuid>) {
         let mut inner = self.lock();
-        for user in inner.instances.remove(&instance).unwrap_or_default() {
-            inner.forget_remote(instance, user);
-        }
+        let before = inner.instances.remove(&instance).unwrap_or_default();
         let users: HashSet<Uuid> = users.into_iter().collect();
+        let came: Vec<Uuid> = users
+            .iter()
+            .filter(|u| !inner.is_online(**u))
+            .copied()
+            .collect();
+        for user in &before {
+            inner.forget_remote(instance, *user);
+        }
         for user in &users {
             inner.elsewhere.entry(*user).or_default().insert(instance);
         }
+        let went: Vec<Uuid> = before
+            .iter()
+            .filter(|u| !inner.is_online(**u))
+            .copied()
+            .collect();
         if !users.is_empty() {
             inner.instances.insert(instance, users);
         }
+        (came, went)
     }
 
     /// An instance is gone (crashed or stopped); returns its users now offline everywhere.
@@ -196,8 +213,11 @@ mod tests {
         presence.remote_online(b, shared);
         assert_eq!(presence.instance_gone(a), vec![alone]);
         assert!(presence.is_online(shared) && !presence.is_online(alone));
-        presence.set_roster(b, []);
+        assert_eq!(presence.set_roster(b, []), (vec![], vec![shared]));
         assert!(!presence.is_online(shared));
+        assert_eq!(presence.set_roster(a, [alone]), (vec![alone], vec![]));
+        assert_eq!(presence.set_roster(a, [alone]), (vec![], vec![]), "no news");
+        presence.set_roster(a, []);
         assert!(presence.known_instances().is_empty());
     }
 }

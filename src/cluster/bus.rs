@@ -195,7 +195,11 @@ async fn receive(state: &AppState, cluster: &Cluster, payload: &[u8]) {
                 );
             }
         }
-        BusMessage::Roster { user_ids } => state.presence.set_roster(from, user_ids),
+        BusMessage::Roster { user_ids } => {
+            let (came, went) = state.presence.set_roster(from, user_ids);
+            super::liveness::announce_from_store(state, &came, true).await;
+            super::liveness::announce_from_store(state, &went, false).await;
+        }
         BusMessage::InstanceGone { instance_id } => {
             super::liveness::instance_gone(state, instance_id).await;
         }

@@ -149,13 +149,25 @@ async fn reap(state: &AppState, cluster: &Cluster, instance: Uuid) {
 /// Another instance is gone: its users who are online nowhere else go offline for this
 /// instance's sockets.
 pub async fn instance_gone(state: &AppState, instance: Uuid) {
+    let offline = state.presence.instance_gone(instance);
+    announce_from_store(state, &offline, false).await;
+}
+
+/// Presence news about users whose rooms this instance does not have at hand (they are on
+/// another instance): the rooms come from the database.
+pub async fn announce_from_store(state: &AppState, users: &[Uuid], online: bool) {
+    if users.is_empty() || state.hub.counts().0 == 0 {
+        // Nobody here to tell (e.g. this instance just started).
+        return;
+    }
     let now = crate::time::now();
-    for user in state.presence.instance_gone(instance) {
-        match state.store.room_ids_of(user).await {
-            Ok(rooms) => crate::realtime::announce_presence(state, user, &rooms, false, Some(now)),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not announce an instance's user offline")
+    for user in users {
+        match state.store.room_ids_of(*user).await {
+            Ok(rooms) => {
+                let last_seen = (!online).then_some(now);
+                crate::realtime::announce_presence(state, *user, &rooms, online, last_seen);
             }
+            Err(err) => tracing::warn!(error = %err, "could not announce a user's presence"),
         }
     }
 }
@@ -198,10 +210,12 @@ async fn try_rejoin(state: &AppState, cluster: &Cluster) -> redis::RedisResult<(
             continue;
         }
         let users: Vec<String> = redis.smembers(keys.users(instance)).await?;
-        state.presence.set_roster(
+        let (came, went) = state.presence.set_roster(
             instance,
             users.iter().filter_map(|u| Uuid::parse_str(u).ok()),
         );
+        announce_from_store(state, &came, true).await;
+        announce_from_store(state, &went, false).await;
         seen.push(instance);
     }
     // Instances this one still remembers but that are no longer in the set are gone.

@@ -33,6 +33,18 @@ async fn chat_typing_reads_and_presence_cross_instances(backend: Backend) {
     let Some((a, b)) = two_instances(backend).await else {
         return;
     };
+    for server in [&a, &b] {
+        let ready: Value = server
+            .client
+            .get(server.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["redis"], "ok", "{ready}");
+    }
     let alice = a.register("alice").await;
     let bob = b.register("bob").await;
     let room = room_with(&a, &alice, "private", "Across", &[&bob]).await;

@@ -34,6 +34,10 @@ async fn ready_is_200_when_the_database_answers(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["database"], "ok", "{body}");
+    assert_eq!(
+        body["redis"], "not_configured",
+        "one instance alone: {body}"
+    );
     server.stop().await;
 }
 
