@@ -20,6 +20,8 @@ use crate::time::Timestamp;
 const PUBLISH_BATCH: usize = 256;
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How often the bus connection is asked to PING, and how long it may take to answer.
+const HEALTH_CHECK: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -119,26 +121,54 @@ pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::time::timeout(Duration::from_secs(3), connect).await {
-            Ok(Ok(mut pubsub)) => {
-                backoff = RECONNECT_MIN;
+            Ok(Ok(pubsub)) => {
                 cluster.redis_answered();
-                tracing::info!(channel, "following the cluster bus");
-                // Whatever was published while this instance was away is lost; rosters and
-                // calls are re-announced so that state converges again.
-                super::liveness::rejoin(&state, &cluster).await;
-                cluster.set_following(true);
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    receive(&state, &cluster, message.get_payload_bytes()).await;
+                // Whatever was published while this instance was away is lost: re-announce
+                // this instance, read the others' state, and re-check local sockets. Only
+                // then does this instance count as following (and `/ready` say so).
+                if let Err(err) = super::liveness::rejoin(&state, &cluster).await {
+                    cluster.redis_failed("rejoin", &err);
+                } else {
+                    backoff = RECONNECT_MIN;
+                    cluster.set_following(true);
+                    tracing::info!(channel, "following the cluster bus");
+                    tokio::spawn(crate::realtime::recheck_sockets(state.clone()));
+                    follow(&state, &cluster, pubsub).await;
+                    cluster.set_following(false);
                 }
-                cluster.set_following(false);
-                cluster.redis_failed("subscribe", &"the bus connection closed");
             }
             Ok(Err(err)) => cluster.redis_failed("subscribe", &err),
             Err(_) => cluster.redis_failed("subscribe", &"connecting timed out"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// Reads the bus until the connection ends or stops answering: a PING every few seconds
+/// catches a connection that died without a reset (a failover, a partition), which reading
+/// alone would wait on forever.
+async fn follow(state: &AppState, cluster: &Cluster, pubsub: redis::aio::PubSub) {
+    let (mut sink, mut stream) = pubsub.split();
+    let mut health = tokio::time::interval(HEALTH_CHECK);
+    health.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(message) => receive(state, cluster, message.get_payload_bytes()).await,
+                None => {
+                    cluster.redis_failed("subscribe", &"the bus connection closed");
+                    return;
+                }
+            },
+            _ = health.tick() => {
+                let ping = tokio::time::timeout(HEALTH_CHECK, sink.ping::<redis::Value>()).await;
+                if !matches!(ping, Ok(Ok(_))) {
+                    cluster.redis_failed("subscribe", &"the bus connection stopped answering");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -197,11 +227,18 @@ async fn receive(state: &AppState, cluster: &Cluster, payload: &[u8]) {
         }
         BusMessage::Roster { user_ids } => {
             let (came, went) = state.presence.set_roster(from, user_ids);
-            super::liveness::announce_from_store(state, &came, true).await;
-            super::liveness::announce_from_store(state, &went, false).await;
+            if !(came.is_empty() && went.is_empty()) {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    super::liveness::announce_from_store(&state, &came, true).await;
+                    super::liveness::announce_from_store(&state, &went, false).await;
+                });
+            }
         }
         BusMessage::InstanceGone { instance_id } => {
-            super::liveness::instance_gone(state, instance_id).await;
+            // Database lookups for its users: off the bus reader, which must keep up.
+            let state = state.clone();
+            tokio::spawn(async move { super::liveness::instance_gone(&state, instance_id).await });
         }
     }
 }

@@ -27,8 +27,10 @@ fn now_ms() -> i64 {
 pub async fn heartbeat_loop(state: AppState, cluster: Cluster) {
     let mut tick = tokio::time::interval(cluster.ttl() / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut beats: u64 = 0;
     loop {
         tick.tick().await;
+        beats += 1;
         match beat(&cluster).await {
             Ok(rejoined) => {
                 cluster.redis_answered();
@@ -36,7 +38,15 @@ pub async fn heartbeat_loop(state: AppState, cluster: Cluster) {
                     // The others took this instance for dead (a long pause or a Redis outage)
                     // and took its users offline: tell them again who is here.
                     tracing::warn!("this instance had been declared gone; re-announcing it");
-                    rejoin(&state, &cluster).await;
+                    if let Err(err) = rejoin(&state, &cluster).await {
+                        cluster.redis_failed("rejoin", &err);
+                    }
+                } else if beats % 3 == 0 {
+                    // Once per TTL the full list of users here, so presence messages lost on
+                    // the way (pub/sub delivers at most once) are repaired within a TTL.
+                    cluster.publish(&BusMessage::Roster {
+                        user_ids: state.presence.local_users(),
+                    });
                 }
             }
             Err(err) => {
@@ -47,7 +57,9 @@ pub async fn heartbeat_loop(state: AppState, cluster: Cluster) {
         match dead_instances(&cluster).await {
             Ok(dead) => {
                 for instance in dead {
-                    reap(&state, &cluster, instance).await;
+                    // Database work per user: not in this loop, whose heartbeats must not stall.
+                    let (state, cluster) = (state.clone(), cluster.clone());
+                    tokio::spawn(async move { reap(&state, &cluster, instance).await });
                 }
             }
             Err(err) => cluster.redis_failed("reaper", &err),
@@ -174,13 +186,7 @@ pub async fn announce_from_store(state: &AppState, users: &[Uuid], online: bool)
 
 /// After (re)joining the bus: publish this instance's roster and calls again, and read the
 /// other instances' rosters, since messages sent while away were lost.
-pub async fn rejoin(state: &AppState, cluster: &Cluster) {
-    if let Err(err) = try_rejoin(state, cluster).await {
-        cluster.redis_failed("rejoin", &err);
-    }
-}
-
-async fn try_rejoin(state: &AppState, cluster: &Cluster) -> redis::RedisResult<()> {
+pub async fn rejoin(state: &AppState, cluster: &Cluster) -> redis::RedisResult<()> {
     let (keys, me) = (cluster.keys(), cluster.instance_id());
     let mut redis = cluster.redis();
     let local = state.presence.local_users();
@@ -196,17 +202,35 @@ async fn try_rejoin(state: &AppState, cluster: &Cluster) -> redis::RedisResult<(
     pipe.expire(keys.users(me), BOOKKEEPING_TTL_SECS).ignore();
     pipe.query_async::<()>(&mut redis).await?;
     cluster.publish(&BusMessage::Roster { user_ids: local });
-    for (room_id, participant) in state.calls.all() {
-        cluster.call_joined(room_id, &participant).await?;
+    // The cluster's view of this instance's calls: exactly what is here (entries whose removal
+    // was lost while Redis was away would otherwise stay forever).
+    let local_calls = state.calls.all();
+    let listed: Vec<String> = redis.smembers(keys.calls_of(me)).await?;
+    for entry in &listed {
+        let Some((room_id, connection_id)) = super::calls::parse_entry(entry) else {
+            continue;
+        };
+        if !local_calls
+            .iter()
+            .any(|(room, p)| *room == room_id && p.connection_id == connection_id)
+        {
+            cluster.call_left(room_id, connection_id).await?;
+        }
+    }
+    for (room_id, participant) in &local_calls {
+        cluster.call_joined(*room_id, participant).await?;
     }
 
-    let alive_since = now_ms() - cluster.ttl().as_millis() as i64;
-    let instances: Vec<String> = redis
-        .zrangebyscore(keys.instances(), alive_since, "+inf")
-        .await?;
+    // Alive means an alive key, not a recent score: after a Redis restart from disk, scores
+    // are old while the instances are fine.
+    let instances: Vec<String> = redis.zrange(keys.instances(), 0, -1).await?;
     let mut seen = Vec::new();
     for instance in instances.iter().filter_map(|s| Uuid::parse_str(s).ok()) {
         if instance == me {
+            continue;
+        }
+        let alive: bool = redis.exists(keys.alive(instance)).await?;
+        if !alive {
             continue;
         }
         let users: Vec<String> = redis.smembers(keys.users(instance)).await?;

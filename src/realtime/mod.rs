@@ -7,7 +7,10 @@ mod fanout;
 mod frames;
 pub mod hub;
 pub mod protocol;
+mod recheck;
 pub mod typing;
+
+pub use recheck::recheck_sockets;
 
 use std::time::Duration;
 

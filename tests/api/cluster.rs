@@ -491,6 +491,8 @@ async fn without_redis_each_instance_serves_its_own_and_recovers(backend: Backen
     let bob = a.register("bob").await;
     let room = room_with(&a, &alice, "private", "Outage", &[&bob]).await;
     let mut bob_on_a = WsClient::connect(&a, &bob).await;
+    let carol = a.register("carol").await;
+    let mut carol_on_a = WsClient::connect(&a, &carol).await;
 
     redis.kill().await;
     let why = wait_unready(&a).await;
@@ -502,12 +504,21 @@ async fn without_redis_each_instance_serves_its_own_and_recovers(backend: Backen
     let got = bob_on_a.next_of_type("message_new").await;
     assert_eq!(got["message"]["id"], sent["id"]);
     assert_eq!(a.get_as(&alice, "/users/me").await.status(), StatusCode::OK);
+    // Carol logs out on B while B cannot tell A: A learns it when the bus is back.
+    let res = b.post_as(&carol, "/auth/logout", json!({})).await;
+    assert!(res.status().is_success(), "{}", res.status());
 
     // Redis is back (empty, as after a restart without persistence): both instances
     // reconnect, re-announce themselves, and deliver across instances again.
     let _redis = OwnRedis::start_on(port).await;
     a.wait_ready().await;
     b.wait_ready().await;
+    // A re-checked its sockets against the database after the gap.
+    let code = carol_on_a.expect_close().await;
+    assert_eq!(
+        code, 4003,
+        "the session revoked during the outage is closed"
+    );
     let mut bob_on_b = WsClient::connect(&b, &bob).await;
     // Missed messages are fetched with `since`, as after any gap.
     let replay = bob_on_b
