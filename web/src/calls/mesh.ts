@@ -225,6 +225,14 @@ export class CallManager {
     }, DETACH_GRACE_MS);
   }
 
+  private findLive(userId: string): Peer | undefined {
+    for (const peer of this.peers.values()) {
+      const state = peer.pc?.connectionState;
+      if (peer.user.id === userId && peer.pc && state !== 'failed' && state !== 'closed') return peer;
+    }
+    return undefined;
+  }
+
   private findDetached(userId: string): Peer | undefined {
     for (const peer of this.peers.values()) if (peer.detachedTimer && peer.user.id === userId) return peer;
     return undefined;
@@ -374,8 +382,10 @@ export class CallManager {
     };
     pc.onconnectionstatechange = () => {
       if (peer.pc !== pc) return;
-      // A detached peer whose media stopped too is gone.
-      if (peer.detachedTimer && ['disconnected', 'failed', 'closed'].includes(pc.connectionState)) {
+      // A detached peer whose media stopped for good is gone. "disconnected" is not enough: it
+      // is often a passing gap (a busy machine, a network switch) that ICE recovers from, and a
+      // peer never matched again is closed when its grace time ends anyway.
+      if (peer.detachedTimer && ['failed', 'closed'].includes(pc.connectionState)) {
         this.closePeer(peer.connectionId, false);
         this.publish();
         return;
@@ -475,7 +485,12 @@ export class CallManager {
       return;
     }
     // The same person back under a new connection id (their socket reconnected): re-address.
-    const detached = this.findDetached(participant.user.id);
+    // While this side is itself rejoining after a reconnect (a server restart gives everyone new
+    // ids), their call_joined can arrive before this side's call_participants reply has marked
+    // the old peers as detached: any live peer of that user is then theirs.
+    const detached =
+      this.findDetached(participant.user.id) ??
+      (this.status === 'reconnecting' ? this.findLive(participant.user.id) : undefined);
     if (detached) {
       this.reattach(detached, participant);
       this.publish();
