@@ -374,9 +374,10 @@ async fn a_killed_instances_users_go_offline_within_the_ttl(backend: Backend) {
         )
         .await;
     let took = killed.elapsed();
-    // The key expires within the TTL of the last heartbeat; the reaper looks every TTL/3.
+    // The key expires within the TTL of the last heartbeat; the reaper looks every TTL/3
+    // (plus 2 s of slack for a busy CI machine).
     assert!(
-        took <= ttl + ttl / 3 + Duration::from_secs(1),
+        took <= ttl + ttl / 3 + Duration::from_secs(2),
         "offline after {took:?} with a TTL of {ttl:?}"
     );
     assert!(offline["last_seen_at"].is_string(), "{offline}");
