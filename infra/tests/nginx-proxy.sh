@@ -82,11 +82,17 @@ headers="$(curl -sk -D - -o /dev/null "$HTTPS/health")"
 grep -qi '^strict-transport-security: max-age=' <<<"$headers" || fail "no HSTS header: $headers"
 ok "HTTPS /health with $(grep -i '^strict-transport-security' <<<"$headers" | tr -d '\r')"
 
+# register_over_https NAME OUT: registers NAME through nginx, the response body in OUT.
+register_over_https() {
+    local code
+    code="$(curl -sk -o "$2" -w '%{http_code}' -H 'content-type: application/json' \
+        -d "{\"username\":\"$1\",\"password\":\"$1-Secret-Pass-42\"}" \
+        "$HTTPS/api/v1/auth/register")"
+    [[ $code == 201 ]] || fail "register $1 through nginx: $code $(cat "$2")"
+}
+
 USER_NAME="proxy_$RANDOM$RANDOM"
-code="$(curl -sk -o "$WORK/register.json" -w '%{http_code}' -H 'content-type: application/json' \
-    -d "{\"username\":\"$USER_NAME\",\"password\":\"$USER_NAME-Secret-Pass-42\"}" \
-    "$HTTPS/api/v1/auth/register")"
-[[ $code == 201 ]] || fail "register through nginx: $code $(cat "$WORK/register.json")"
+register_over_https "$USER_NAME" "$WORK/register.json"
 TOKEN="$(json_get access_token <"$WORK/register.json")"
 ok "POST /api/v1/auth/register over HTTPS → 201"
 
@@ -115,10 +121,7 @@ ok "WebSocket via wss://127.0.0.1:$HTTPS_PORT/ws: 101 upgrade, welcome, ping →
 
 # --- HTTPS: two replicas as one server ----------------------------------------------------------
 PEER_NAME="peer_$RANDOM$RANDOM"
-code="$(curl -sk -o "$WORK/peer.json" -w '%{http_code}' -H 'content-type: application/json' \
-    -d "{\"username\":\"$PEER_NAME\",\"password\":\"$PEER_NAME-Secret-Pass-42\"}" \
-    "$HTTPS/api/v1/auth/register")"
-[[ $code == 201 ]] || fail "register $PEER_NAME through nginx: $code $(cat "$WORK/peer.json")"
+register_over_https "$PEER_NAME" "$WORK/peer.json"
 PEER_TOKEN="$(json_get access_token <"$WORK/peer.json")"
 PEER_ID="$(json_get user.id <"$WORK/peer.json")"
 code="$(curl -sk -o "$WORK/room.json" -w '%{http_code}' -H 'content-type: application/json' \

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::Cluster;
 use super::bus::BusMessage;
-use crate::realtime::delivery;
 use crate::state::AppState;
 
 /// The bookkeeping sets outlive a dead instance long enough to be cleaned up by the others.
@@ -148,10 +147,7 @@ async fn reap(state: &AppState, cluster: &Cluster, instance: Uuid) {
         let Some((room_id, connection_id)) = super::calls::parse_entry(&entry) else {
             continue;
         };
-        let _: redis::RedisResult<()> = redis
-            .hdel(keys.call(room_id), connection_id.to_string())
-            .await;
-        delivery::deliver_one(state, crate::realtime::call_left(room_id, connection_id));
+        crate::realtime::leave_call(state, room_id, connection_id).await;
     }
     let _: redis::RedisResult<()> = redis
         .del(&[keys.users(instance), keys.calls_of(instance)])

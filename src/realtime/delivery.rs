@@ -26,9 +26,16 @@ impl<'de> Deserialize<'de> for Frame {
     }
 }
 
-impl From<Utf8Bytes> for Frame {
-    fn from(frame: Utf8Bytes) -> Frame {
-        Frame(frame)
+impl Delivery {
+    /// An encoded frame for everyone following the room but `except` (not a message, so
+    /// nothing for a replay to drop).
+    pub fn to_room(room_id: Uuid, frame: Utf8Bytes, except: Option<ConnId>) -> Delivery {
+        Delivery::ToRoom {
+            room_id,
+            message_id: None,
+            frame: Frame(frame),
+            except,
+        }
     }
 }
 

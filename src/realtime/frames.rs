@@ -379,15 +379,7 @@ enum Peer {
 
 /// A frame for the room's followers on every instance, but the sending connection.
 fn to_room_but(state: &AppState, room_id: Uuid, frame: Utf8Bytes, except: ConnId) {
-    delivery::deliver_one(
-        state,
-        Delivery::ToRoom {
-            room_id,
-            message_id: None,
-            frame: Frame(frame),
-            except: Some(except),
-        },
-    );
+    delivery::deliver_one(state, Delivery::to_room(room_id, frame, Some(except)));
 }
 
 /// Follows a room's live events; with `since`, first replays what was missed, in order, with

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use self::delivery::{Delivery, Frame};
+use self::delivery::Delivery;
 use self::hub::{ConnId, Connection};
 use self::protocol::{close, encode};
 use crate::error::ApiError;
@@ -132,13 +132,11 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 .typing
                 .expire()
                 .into_iter()
-                .map(|(room_id, user_id)| Delivery::ToRoom {
-                    room_id,
-                    message_id: None,
-                    frame: Frame(encode(
+                .map(|(room_id, user_id)| {
+                    let frame = encode(
                         &json!({"type": "typing", "room_id": room_id, "user_id": user_id, "active": false}),
-                    )),
-                    except: None,
+                    );
+                    Delivery::to_room(room_id, frame, None)
                 })
                 .collect();
             if !stopped.is_empty() {
@@ -180,18 +178,12 @@ pub(crate) fn announce_presence(
 
 /// `call_left` for everyone following the room, on every instance.
 pub(crate) fn call_left(room_id: Uuid, conn_id: ConnId) -> Delivery {
-    Delivery::ToRoom {
-        room_id,
-        message_id: None,
-        frame: Frame(encode(
-            &json!({"type": "call_left", "room_id": room_id, "connection_id": conn_id}),
-        )),
-        except: Some(conn_id),
-    }
+    let frame = encode(&json!({"type": "call_left", "room_id": room_id, "connection_id": conn_id}));
+    Delivery::to_room(room_id, frame, Some(conn_id))
 }
 
-/// Takes one of this instance's connections out of a call, here and in the cluster's view,
-/// and tells the room.
+/// Takes a connection out of a room's call in the cluster's view (this instance's own, or a
+/// dead instance's being reaped) and tells the room.
 pub(crate) async fn leave_call(state: &AppState, room_id: Uuid, conn_id: ConnId) {
     if let Some(cluster) = &state.cluster
         && let Err(err) = cluster.call_left(room_id, conn_id).await
