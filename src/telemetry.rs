@@ -145,6 +145,10 @@ fn describe_metrics() {
         "ws_slow_consumer_closes_total",
         "Sockets closed with 4009 for not keeping up"
     );
+    describe_counter!(
+        "ws_duplicate_messages_dropped_total",
+        "message_new frames not sent because the socket already had that message (a live copy racing a replay)"
+    );
     describe_histogram!(
         "ws_fanout_duration_seconds",
         Unit::Seconds,

@@ -411,50 +411,54 @@ async fn subscribe(
         }
     };
     RoomAccess::load(state, auth, room_id).await?;
-    let (mut replayed, mut has_more) = (0, false);
-    match since {
-        None => state.hub.subscribe(conn, room_id),
-        Some(since) => {
-            conn.hold(room_id);
-            state.hub.subscribe(conn, room_id);
-            let history = state
-                .store
-                .history(room_id, Page::After(since), REPLAY_LIMIT)
-                .await;
-            let (missed, more) = match history {
-                Ok(page) => page,
-                Err(err) => {
-                    conn.release(room_id, None);
-                    return Err(err.into());
-                }
-            };
-            has_more = more;
-            let last = missed.last().map(|m| m.id);
-            match messages::message_views(state, auth.user_id, missed).await {
-                Ok(views) => {
-                    replayed = views.len();
-                    for message in views {
-                        conn.send_text(encode(&json!({"type": "message_new", "message": message})));
-                    }
-                }
-                Err(err) => {
-                    conn.release(room_id, None);
-                    return Err(err);
-                }
-            }
-            let mut reply = json!({"type": "subscribed", "room_id": room_id, "replayed": replayed, "has_more": has_more});
-            if let Some(reference) = reference {
-                reply["ref"] = reference.clone();
-            }
-            conn.send_text(encode(&reply));
-            conn.release(room_id, last);
-            return Ok(());
-        }
-    }
-    let mut reply = json!({"type": "subscribed", "room_id": room_id, "replayed": replayed, "has_more": has_more});
+    let Some(subscription) = state.hub.subscribe(conn, room_id) else {
+        return Ok(()); // the socket is closing
+    };
+    let mut reply =
+        json!({"type": "subscribed", "room_id": room_id, "replayed": 0, "has_more": false});
     if let Some(reference) = reference {
         reply["ref"] = reference.clone();
     }
-    conn.send_text(encode(&reply));
-    Ok(())
+    let Some(since) = since else {
+        conn.send_text(encode(&reply));
+        return Ok(());
+    };
+    // Live frames are held from before the history read until the replay is out; the
+    // subscription drops every copy of a replayed message, however late it arrives.
+    subscription.start_replay(since);
+    match missed_since(state, auth, room_id, since).await {
+        Ok((missed, has_more)) => {
+            reply["replayed"] = json!(missed.len());
+            reply["has_more"] = json!(has_more);
+            subscription.finish_replay(missed, Some(encode(&reply)));
+            Ok(())
+        }
+        Err(err) => {
+            subscription.finish_replay(Vec::new(), None);
+            Err(err)
+        }
+    }
+}
+
+/// Up to `REPLAY_LIMIT` messages after `since`, oldest first, encoded as `message_new`; and
+/// whether more follow.
+async fn missed_since(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    since: Uuid,
+) -> Result<(Vec<(Uuid, Utf8Bytes)>, bool), ApiError> {
+    let (missed, has_more) = state
+        .store
+        .history(room_id, Page::After(since), REPLAY_LIMIT)
+        .await?;
+    let frames = messages::message_views(state, auth.user_id, missed)
+        .await?
+        .into_iter()
+        .map(|message| {
+            let frame = encode(&json!({"type": "message_new", "message": &message}));
+            (message.id, frame)
+        })
+        .collect();
+    Ok((frames, has_more))
 }

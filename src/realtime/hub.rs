@@ -13,6 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use super::protocol::close;
+use super::subscription::Subscription;
 use crate::http::messages::SenderView;
 
 pub type ConnId = Uuid;
@@ -32,14 +33,6 @@ pub struct Connection {
     /// Until the welcome is queued, everything else waits here: the welcome is the first frame.
     gated: AtomicBool,
     before_welcome: Mutex<Vec<Message>>,
-    /// Rooms whose live events are held back while missed messages are replayed (see `subscribe`).
-    replaying: AtomicBool,
-    held: Mutex<HashMap<Uuid, Vec<Held>>>,
-}
-
-struct Held {
-    message_id: Option<Uuid>,
-    frame: Utf8Bytes,
 }
 
 impl Connection {
@@ -57,8 +50,6 @@ impl Connection {
             close_now: Notify::new(),
             gated: AtomicBool::new(true),
             before_welcome: Mutex::new(Vec::new()),
-            replaying: AtomicBool::new(false),
-            held: Mutex::new(HashMap::new()),
         };
         (Arc::new(conn), rx)
     }
@@ -116,44 +107,6 @@ impl Connection {
         self.send(Message::Text(frame))
     }
 
-    /// Delivers a room's frame, or holds it while that room's history is being replayed.
-    fn deliver(&self, room_id: Uuid, message_id: Option<Uuid>, frame: &Utf8Bytes) {
-        if self.replaying.load(Ordering::Acquire) {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(queue) = held.get_mut(&room_id) {
-                queue.push(Held {
-                    message_id,
-                    frame: frame.clone(),
-                });
-                return;
-            }
-        }
-        self.send_text(frame.clone());
-    }
-
-    /// Starts holding back `room_id`'s live frames.
-    pub fn hold(&self, room_id: Uuid) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.entry(room_id).or_default();
-        self.replaying.store(true, Ordering::Release);
-    }
-
-    /// Releases held frames after a replay that ended at `replayed_up_to`: messages already
-    /// replayed are dropped, so the client sees each message once, in order.
-    pub fn release(&self, room_id: Uuid, replayed_up_to: Option<Uuid>) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        for frame in held.remove(&room_id).unwrap_or_default() {
-            let duplicate =
-                matches!((frame.message_id, replayed_up_to), (Some(id), Some(last)) if id <= last);
-            if !duplicate {
-                self.send_text(frame.frame);
-            }
-        }
-        if held.is_empty() {
-            self.replaying.store(false, Ordering::Release);
-        }
-    }
-
     /// Asks the socket to close with `code`; true if this call decided it.
     pub fn close(&self, code: u16) -> bool {
         let decided = self
@@ -183,7 +136,7 @@ struct Registry {
     connections: HashMap<ConnId, Arc<Connection>>,
     by_user: HashMap<Uuid, Vec<ConnId>>,
     /// room → its subscribers
-    rooms: HashMap<Uuid, HashMap<ConnId, Arc<Connection>>>,
+    rooms: HashMap<Uuid, HashMap<ConnId, Arc<Subscription>>>,
     /// connection → rooms it follows (to clean up on close)
     subscriptions: HashMap<ConnId, HashSet<Uuid>>,
 }
@@ -234,7 +187,9 @@ impl Hub {
             .collect();
         for room in &rooms {
             if let Some(subscribers) = registry.rooms.get_mut(room) {
-                subscribers.remove(&conn_id);
+                if let Some(subscription) = subscribers.remove(&conn_id) {
+                    subscription.end();
+                }
                 if subscribers.is_empty() {
                     registry.rooms.remove(room);
                 }
@@ -244,27 +199,34 @@ impl Hub {
         rooms
     }
 
-    pub fn subscribe(&self, conn: &Arc<Connection>, room_id: Uuid) {
+    /// Makes the socket follow the room; following it already keeps the subscription as it is.
+    /// None once the socket is gone.
+    pub fn subscribe(&self, conn: &Arc<Connection>, room_id: Uuid) -> Option<Arc<Subscription>> {
         let mut registry = self.write();
         if !registry.connections.contains_key(&conn.id) {
-            return;
+            return None;
         }
-        registry
+        let subscription = registry
             .rooms
             .entry(room_id)
             .or_default()
-            .insert(conn.id, conn.clone());
+            .entry(conn.id)
+            .or_insert_with(|| Arc::new(Subscription::new(conn.clone(), room_id)))
+            .clone();
         registry
             .subscriptions
             .entry(conn.id)
             .or_default()
             .insert(room_id);
+        Some(subscription)
     }
 
     pub fn unsubscribe(&self, conn_id: ConnId, room_id: Uuid) {
         let mut registry = self.write();
         if let Some(subscribers) = registry.rooms.get_mut(&room_id) {
-            subscribers.remove(&conn_id);
+            if let Some(subscription) = subscribers.remove(&conn_id) {
+                subscription.end();
+            }
             if subscribers.is_empty() {
                 registry.rooms.remove(&room_id);
             }
@@ -291,7 +253,8 @@ impl Hub {
     pub fn drop_room(&self, room_id: Uuid) {
         let mut registry = self.write();
         if let Some(subscribers) = registry.rooms.remove(&room_id) {
-            for conn_id in subscribers.keys() {
+            for (conn_id, subscription) in &subscribers {
+                subscription.end();
                 if let Some(rooms) = registry.subscriptions.get_mut(conn_id) {
                     rooms.remove(&room_id);
                 }
@@ -341,12 +304,12 @@ impl Hub {
         except: Option<ConnId>,
     ) {
         let start = Instant::now();
-        let subscribers: Vec<Arc<Connection>> = match self.read().rooms.get(&room_id) {
+        let subscribers: Vec<Arc<Subscription>> = match self.read().rooms.get(&room_id) {
             Some(subscribers) => subscribers.values().cloned().collect(),
             None => return,
         };
-        for conn in subscribers.iter().filter(|c| Some(c.id) != except) {
-            conn.deliver(room_id, message_id, frame);
+        for subscription in subscribers.iter().filter(|s| Some(s.conn.id) != except) {
+            subscription.deliver(message_id, frame);
         }
         metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());
     }
@@ -365,7 +328,7 @@ impl Hub {
             rooms
                 .iter()
                 .filter_map(|room| registry.rooms.get(room))
-                .flat_map(|subs| subs.iter().map(|(id, c)| (*id, c.clone())))
+                .flat_map(|subs| subs.iter().map(|(id, s)| (*id, s.conn.clone())))
                 .collect()
         };
         for conn in targets.values().filter(|c| Some(c.user.id) != except_user) {

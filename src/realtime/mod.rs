@@ -8,6 +8,7 @@ mod frames;
 pub mod hub;
 pub mod protocol;
 mod recheck;
+pub mod subscription;
 pub mod typing;
 
 pub use recheck::recheck_sockets;

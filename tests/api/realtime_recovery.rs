@@ -7,6 +7,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use chatter::events::DomainEvent;
+use chatter::realtime::delivery::{self, Delivery};
+
 use crate::backend_tests;
 use crate::common::{Backend, TestServer, TestUser};
 use crate::ws_client::{Auth, Event, WsClient, open, room_with};
@@ -184,6 +187,90 @@ async fn replay_with_live_traffic_has_no_duplicates(backend: Backend) {
             .map(|f| f["message"]["id"].as_str().unwrap().to_string()),
     );
     assert_eq!(got, all, "every message once, in order");
+    server.stop().await;
+}
+
+/// The race behind a replay, made certain: a message is committed before the history read, so
+/// it is replayed, and then its live event arrives after all: late from the local fan-out, and
+/// late over the cluster bus. The socket must not see it twice.
+async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let room = room_with(&server, &alice, "private", "Den", &[&bob]).await;
+    let seen = server.send(&alice, &room, "seen").await;
+
+    let mut bob_ws = WsClient::connect(&server, &bob).await;
+    bob_ws
+        .ack(json!({"type": "unsubscribe", "room_id": room}))
+        .await;
+    // Keep the event of the next message, to publish it again after the replay.
+    let mut events = server.state.events.subscribe();
+    let missed = server.send(&alice, &room, "missed").await;
+    let late_event = loop {
+        let event = events.recv().await.expect("the event bus is open");
+        if let DomainEvent::MessageCreated { message, .. } = &*event
+            && message.id.to_string() == missed["id"]
+        {
+            break event;
+        }
+    };
+
+    bob_ws
+        .send_json(&json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
+        .await;
+    let (replayed, subscribed) = read_replay(&mut bob_ws).await;
+    assert_eq!(replayed, [missed["id"].as_str().unwrap()]);
+    assert_eq!(subscribed["replayed"], 1);
+
+    // Late from this instance's fan-out …
+    server.state.events.publish((*late_event).clone());
+    // … and late from another instance: the very delivery the cluster bus carries.
+    let from_the_bus: Delivery = serde_json::from_value(json!({
+        "op": "to_room",
+        "room_id": room,
+        "message_id": missed["id"],
+        "frame": json!({"type": "message_new", "message": &missed}).to_string(),
+        "except": null,
+    }))
+    .unwrap();
+    delivery::apply(&server.state, &from_the_bus);
+
+    // The fan-out handles events in order: once the next message is here, the late one was
+    // delivered or dropped.
+    let next = server.send(&alice, &room, "next").await;
+    let mut got = Vec::new();
+    loop {
+        let frame = bob_ws.next_of_type("message_new").await;
+        got.push(frame["message"]["id"].as_str().unwrap().to_string());
+        if frame["message"]["id"] == next["id"] {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        [next["id"].as_str().unwrap()],
+        "the replayed message came again"
+    );
+    assert!(
+        metric(&server, "ws_duplicate_messages_dropped_total").await >= 2.0,
+        "both late copies were counted"
+    );
+
+    // Asking again with `since` is asking for those messages again: they are replayed, once.
+    bob_ws
+        .send_json(&json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
+        .await;
+    let (replayed, _) = read_replay(&mut bob_ws).await;
+    assert_eq!(
+        replayed,
+        [missed["id"].as_str().unwrap(), next["id"].as_str().unwrap()]
+    );
+    let after = bob_ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "message_new"),
+        "{after:?}"
+    );
     server.stop().await;
 }
 
@@ -400,6 +487,7 @@ backend_tests!(
     reconnect_with_since_replays_missed_messages,
     long_gap_replays_100_and_says_has_more,
     replay_with_live_traffic_has_no_duplicates,
+    a_late_live_copy_of_a_replayed_message_is_dropped,
     concurrent_posts_arrive_in_id_order,
     slow_consumer_is_closed_4009_without_slowing_others,
 );

@@ -132,6 +132,9 @@ pub struct TestServer {
     pub settings: Settings,
     pub client: Client,
     pub backend: Backend,
+    /// The running server's state, for tests that must reach inside (e.g. to publish an event
+    /// late on purpose).
+    pub state: chatter::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _pg: Option<PgDatabase>,
@@ -165,7 +168,7 @@ impl TestServer {
         let state = chatter::build_state(settings.clone())
             .await
             .expect("server state");
-        let task = tokio::spawn(chatter::serve(state, listener, async move {
+        let task = tokio::spawn(chatter::serve(state.clone(), listener, async move {
             let _ = rx.await;
         }));
         TestServer {
@@ -174,6 +177,7 @@ impl TestServer {
             settings,
             client: Client::builder().build().unwrap(),
             backend,
+            state,
             shutdown: Some(tx),
             task: Some(task),
             _pg: pg,
@@ -210,7 +214,7 @@ impl TestServer {
         let state = chatter::build_state(self.settings.clone())
             .await
             .expect("server state");
-        let task = tokio::spawn(chatter::serve(state, listener, async move {
+        let task = tokio::spawn(chatter::serve(state.clone(), listener, async move {
             let _ = rx.await;
         }));
         let sibling = TestServer {
@@ -219,6 +223,7 @@ impl TestServer {
             settings: self.settings.clone(),
             client: Client::builder().build().unwrap(),
             backend: self.backend.clone(),
+            state,
             shutdown: Some(tx),
             task: Some(task),
             _pg: None,
