@@ -411,6 +411,20 @@ async fn subscribe(
         }
     };
     RoomAccess::load(state, auth, room_id).await?;
+    // `since` becomes the socket's mark for this room: one from the future (or another room)
+    // would silence the room's live messages, so it must name a message of this room.
+    if let Some(since) = since
+        && state
+            .store
+            .message(since)
+            .await?
+            .is_none_or(|m| m.room_id != room_id)
+    {
+        return Err(ApiError::validation(
+            "since",
+            "is not a message in this room",
+        ));
+    }
     let Some(subscription) = state.hub.subscribe(conn, room_id) else {
         return Ok(()); // the socket is closing
     };

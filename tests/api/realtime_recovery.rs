@@ -274,6 +274,53 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
     server.stop().await;
 }
 
+/// `since` sets the socket's mark for the room, so it must be a message of that room: an id
+/// from the future would silence the room, one from another room means nothing here.
+async fn since_must_be_a_message_of_the_room(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let room = room_with(&server, &alice, "private", "Den", &[]).await;
+    let other = room_with(&server, &alice, "private", "Elsewhere", &[]).await;
+    let elsewhere = server.send(&alice, &other, "elsewhere").await;
+    let seen = server.send(&alice, &room, "seen").await;
+
+    let mut ws = WsClient::connect(&server, &alice).await;
+    ws.ack(json!({"type": "unsubscribe", "room_id": room}))
+        .await;
+    let future = uuid::Uuid::max();
+    for since in [json!(future), elsewhere["id"].clone()] {
+        let refused = ws
+            .error(
+                json!({"type": "subscribe", "room_id": room, "since": since}),
+                "validation_failed",
+            )
+            .await;
+        assert!(
+            refused["message"].as_str().unwrap().contains("since"),
+            "{refused}"
+        );
+    }
+    // Refused means not subscribed: nothing of the room arrives.
+    server.send(&alice, &room, "unheard").await;
+    let after = ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "message_new"),
+        "{after:?}"
+    );
+
+    // A real one works, and live messages keep coming after it.
+    let reply = ws
+        .request(json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
+        .await;
+    assert_eq!(reply["replayed"], 1, "{reply}");
+    let live = server.send(&alice, &room, "heard").await;
+    assert_eq!(
+        ws.next_of_type("message_new").await["message"]["id"],
+        live["id"]
+    );
+    server.stop().await;
+}
+
 /// Several senders at once: every reader gets every message once, all in the same order, and
 /// that order is the id order (the order of the room's history).
 async fn concurrent_posts_arrive_in_id_order(backend: Backend) {
@@ -488,6 +535,7 @@ backend_tests!(
     long_gap_replays_100_and_says_has_more,
     replay_with_live_traffic_has_no_duplicates,
     a_late_live_copy_of_a_replayed_message_is_dropped,
+    since_must_be_a_message_of_the_room,
     concurrent_posts_arrive_in_id_order,
     slow_consumer_is_closed_4009_without_slowing_others,
 );
