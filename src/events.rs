@@ -30,6 +30,8 @@ pub enum DomainEvent {
 
     MessageCreated {
         room_id: Uuid,
+        /// The message's number in its room (gapless, in commit order).
+        seq: i64,
         message: Arc<MessageView>,
     },
     MessageEdited {

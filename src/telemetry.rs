@@ -103,9 +103,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             }
             describe_metrics();
             // Present from the start (at zero), so a rate of them means something at once.
-            for why in ["replayed", "out_of_order"] {
-                metrics::counter!("ws_duplicate_messages_dropped_total", "why" => why).increment(0);
-            }
+            metrics::counter!("ws_duplicate_messages_dropped_total").increment(0);
             metrics_process::Collector::default().describe();
             handle
         })

@@ -299,10 +299,12 @@ pub async fn post(
             message: "that client_msg_id was used in another room",
         });
     }
+    let seq = message.seq;
     let view = message_view(state, auth.user_id, message).await?;
     if created {
         state.events.publish(DomainEvent::MessageCreated {
             room_id,
+            seq,
             message: Arc::new(view.clone()),
         });
     }

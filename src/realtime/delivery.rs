@@ -27,12 +27,12 @@ impl<'de> Deserialize<'de> for Frame {
 }
 
 impl Delivery {
-    /// An encoded frame for everyone following the room but `except` (not a message, so
-    /// nothing for a replay to drop).
+    /// An encoded frame for everyone following the room but `except` (not a `message_new`, so
+    /// nothing a socket could already have).
     pub fn to_room(room_id: Uuid, frame: Utf8Bytes, except: Option<ConnId>) -> Delivery {
         Delivery::ToRoom {
             room_id,
-            message_id: None,
+            seq: None,
             frame: Frame(frame),
             except,
         }
@@ -42,11 +42,13 @@ impl Delivery {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Delivery {
-    /// To every socket following the room but `except`. `message_id` lets a socket that is
-    /// replaying history drop what it already replayed.
+    /// To every socket following the room but `except`. `seq`, the number of the message a
+    /// `message_new` carries, lets each socket drop a message it already has (see
+    /// `subscription`).
     ToRoom {
         room_id: Uuid,
-        message_id: Option<Uuid>,
+        #[serde(default)]
+        seq: Option<i64>,
         frame: Frame,
         except: Option<ConnId>,
     },
@@ -103,10 +105,10 @@ pub fn apply(state: &AppState, delivery: &Delivery) {
     match delivery {
         Delivery::ToRoom {
             room_id,
-            message_id,
+            seq,
             frame,
             except,
-        } => hub.to_room(*room_id, *message_id, &frame.0, *except),
+        } => hub.to_room(*room_id, *seq, &frame.0, *except),
         Delivery::ToUser { user_id, frame } => hub.to_user(*user_id, &frame.0),
         Delivery::ToConnection {
             connection_id,
@@ -154,7 +156,7 @@ mod tests {
         let room_id = Uuid::now_v7();
         let delivery = Delivery::ToRoom {
             room_id,
-            message_id: None,
+            seq: None,
             frame: Frame(Utf8Bytes::from_static(r#"{"type":"typing","active":true}"#)),
             except: Some(Uuid::now_v7()),
         };

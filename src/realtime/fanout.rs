@@ -36,10 +36,10 @@ async fn deliver(state: &AppState, event: &DomainEvent) {
     }
 }
 
-fn to_room(room_id: Uuid, message_id: Option<Uuid>, frame: &serde_json::Value) -> Delivery {
+fn to_room(room_id: Uuid, seq: Option<i64>, frame: &serde_json::Value) -> Delivery {
     Delivery::ToRoom {
         room_id,
-        message_id,
+        seq,
         frame: Frame(encode(frame)),
         except: None,
     }
@@ -47,9 +47,13 @@ fn to_room(room_id: Uuid, message_id: Option<Uuid>, frame: &serde_json::Value) -
 
 async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
     match event {
-        DomainEvent::MessageCreated { room_id, message } => vec![to_room(
+        DomainEvent::MessageCreated {
+            room_id,
+            seq,
+            message,
+        } => vec![to_room(
             *room_id,
-            Some(message.id),
+            Some(*seq),
             &json!({"type": "message_new", "message": &**message}),
         )],
         DomainEvent::MessageEdited { room_id, message } => vec![to_room(

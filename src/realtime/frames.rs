@@ -15,15 +15,13 @@ use super::calls::Participant;
 use super::delivery::{self, Delivery, Frame};
 use super::hub::{ConnId, Connection};
 use super::protocol::{ClientFrame, FrameRef, close, encode, error_frame};
+use super::resume;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::http::access::RoomAccess;
 use crate::http::messages::{self, PostMessage};
 use crate::state::AppState;
-use crate::store::messages::Page;
 
-/// Messages replayed by one `subscribe` with `since`; beyond, `has_more` sends the client to REST.
-const REPLAY_LIMIT: u32 = 100;
 /// Frames other than send_message, per connection per second.
 const FRAMES_PER_SEC: u32 = 50;
 /// This many refused frames within `ABUSE_WINDOW` and the socket is closed with 1008.
@@ -172,7 +170,7 @@ async fn dispatch(
             room_id,
             alias,
             since,
-        } => subscribe(state, conn, auth, reference, room_id, alias, since).await?,
+        } => resume::subscribe(state, conn, auth, reference, room_id, alias, since).await?,
         ClientFrame::Unsubscribe { room_id } => {
             state.hub.unsubscribe(conn.id, room_id);
             conn.send_text(ack(reference, json!({"room_id": room_id})));
@@ -380,99 +378,4 @@ enum Peer {
 /// A frame for the room's followers on every instance, but the sending connection.
 fn to_room_but(state: &AppState, room_id: Uuid, frame: Utf8Bytes, except: ConnId) {
     delivery::deliver_one(state, Delivery::to_room(room_id, frame, Some(except)));
-}
-
-/// Follows a room's live events; with `since`, first replays what was missed, in order, with
-/// live events held back meanwhile so nothing arrives twice or out of order.
-async fn subscribe(
-    state: &AppState,
-    conn: &Arc<Connection>,
-    auth: &AuthUser,
-    reference: Option<&Value>,
-    room_id: Option<Uuid>,
-    alias: Option<String>,
-    since: Option<Uuid>,
-) -> Result<(), ApiError> {
-    let room_id = match (room_id, alias) {
-        (Some(id), _) => id,
-        (None, Some(alias)) => {
-            state
-                .store
-                .room_by_alias(&alias)
-                .await?
-                .ok_or(ApiError::NotFound("no such room"))?
-                .id
-        }
-        (None, None) => {
-            return Err(ApiError::validation(
-                "room_id",
-                "room_id or alias is required",
-            ));
-        }
-    };
-    RoomAccess::load(state, auth, room_id).await?;
-    // `since` becomes the socket's mark for this room: one from the future (or another room)
-    // would silence the room's live messages, so it must name a message of this room.
-    if let Some(since) = since
-        && state
-            .store
-            .message(since)
-            .await?
-            .is_none_or(|m| m.room_id != room_id)
-    {
-        return Err(ApiError::validation(
-            "since",
-            "is not a message in this room",
-        ));
-    }
-    let Some(subscription) = state.hub.subscribe(conn, room_id) else {
-        return Ok(()); // the socket is closing
-    };
-    let mut reply =
-        json!({"type": "subscribed", "room_id": room_id, "replayed": 0, "has_more": false});
-    if let Some(reference) = reference {
-        reply["ref"] = reference.clone();
-    }
-    let Some(since) = since else {
-        conn.send_text(encode(&reply));
-        return Ok(());
-    };
-    // Live frames are held from before the history read until the replay is out; the
-    // subscription drops every copy of a replayed message, however late it arrives.
-    subscription.start_replay(since);
-    match missed_since(state, auth, room_id, since).await {
-        Ok((missed, has_more)) => {
-            reply["replayed"] = json!(missed.len());
-            reply["has_more"] = json!(has_more);
-            subscription.finish_replay(missed, Some(encode(&reply)));
-            Ok(())
-        }
-        Err(err) => {
-            subscription.finish_replay(Vec::new(), None);
-            Err(err)
-        }
-    }
-}
-
-/// Up to `REPLAY_LIMIT` messages after `since`, oldest first, encoded as `message_new`; and
-/// whether more follow.
-async fn missed_since(
-    state: &AppState,
-    auth: &AuthUser,
-    room_id: Uuid,
-    since: Uuid,
-) -> Result<(Vec<(Uuid, Utf8Bytes)>, bool), ApiError> {
-    let (missed, has_more) = state
-        .store
-        .history(room_id, Page::After(since), REPLAY_LIMIT)
-        .await?;
-    let frames = messages::message_views(state, auth.user_id, missed)
-        .await?
-        .into_iter()
-        .map(|message| {
-            let frame = encode(&json!({"type": "message_new", "message": &message}));
-            (message.id, frame)
-        })
-        .collect();
-    Ok((frames, has_more))
 }

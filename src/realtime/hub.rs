@@ -93,10 +93,7 @@ impl Connection {
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.close(close::TOO_SLOW) {
-                    metrics::counter!("ws_slow_consumer_closes_total").increment(1);
-                    tracing::info!(connection_id = %self.id, user_id = %self.user.id, "closing a socket too slow to keep up");
-                }
+                self.close_too_slow();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -105,6 +102,19 @@ impl Connection {
 
     pub fn send_text(&self, frame: Utf8Bytes) -> bool {
         self.send(Message::Text(frame))
+    }
+
+    /// Closes the socket with 4009: it cannot keep up with what it is sent.
+    pub fn close_too_slow(&self) {
+        if self.close(close::TOO_SLOW) {
+            metrics::counter!("ws_slow_consumer_closes_total").increment(1);
+            tracing::info!(connection_id = %self.id, user_id = %self.user.id, "closing a socket too slow to keep up");
+        }
+    }
+
+    /// The close code, once closing was decided.
+    pub fn closing_code(&self) -> Option<u16> {
+        Some(self.closing.load(Ordering::Acquire)).filter(|code| *code != 0)
     }
 
     /// Asks the socket to close with `code`; true if this call decided it.
@@ -294,12 +304,13 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Sends one encoded frame to every subscriber of a room (but `except`). The subscriber
-    /// list is copied out first, so no lock is held while queueing.
+    /// Sends one encoded frame to every subscriber of a room (but `except`); `seq` numbers a
+    /// `message_new`. The subscriber list is copied out first, so the registry is not locked
+    /// while queueing (each subscription locks only itself).
     pub fn to_room(
         &self,
         room_id: Uuid,
-        message_id: Option<Uuid>,
+        seq: Option<i64>,
         frame: &Utf8Bytes,
         except: Option<ConnId>,
     ) {
@@ -309,7 +320,7 @@ impl Hub {
             None => return,
         };
         for subscription in subscribers.iter().filter(|s| Some(s.conn.id) != except) {
-            subscription.deliver(message_id, frame);
+            subscription.deliver(seq, frame);
         }
         metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());
     }

@@ -8,6 +8,7 @@ mod frames;
 pub mod hub;
 pub mod protocol;
 mod recheck;
+mod resume;
 pub mod subscription;
 pub mod typing;
 

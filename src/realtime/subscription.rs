@@ -1,13 +1,17 @@
-//! One socket following one room, and the rule that makes resume exact: each message reaches
-//! a socket once, in id order, from a `subscribe` with `since` onwards.
+//! One socket following one room, and what makes resume exact: a socket is never sent the same
+//! message twice, and a `subscribe` with `since` sends it everything after `since` it lacks.
 //!
-//! Why a cursor is needed: a message's live event and its replay can cross. A message committed
-//! before a replay's history read is in the replay, but its event may still be in the event
-//! bus, in the fan-out, or on the cluster bus from another instance when the replay ends, and
-//! then arrives live a second time. Timing cannot rule that out (a loaded machine, a big room,
-//! Redis), so each subscription remembers the newest message it sent and drops any
-//! `message_new` at or below it, wherever the frame came from. Message ids increase in commit
-//! order within a room (see `Store::post_message`), so that is exactly "already sent or older".
+//! Why the subscription must remember what it sent: a message's live event and its replay
+//! can cross. A message committed before a replay's history read is in the replay, but its
+//! event may still be in the event bus, in the fan-out, or on the cluster bus from another
+//! instance when the replay ends, and then arrives live a second time. And a reconnected
+//! socket already gets live messages between `welcome` and the client's `subscribe`, which a
+//! replay from an older `since` would repeat. Timing cannot rule either out (a loaded machine,
+//! a big room, Redis), so each subscription keeps the exact set of message numbers (`seq`,
+//! gapless per room) the socket has: everything up to a mark, plus runs of consecutive numbers
+//! sent live above it (one run, normally: a second one only opens when live delivery skipped
+//! a number). Anything in the set is not sent again, wherever it comes from; anything outside
+//! it is sent, so a late message is delivered, never lost.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,23 +19,28 @@ use axum::extract::ws::Utf8Bytes;
 use uuid::Uuid;
 
 use super::hub::{Connection, QUEUE_FRAMES};
-use super::protocol::close;
+
+/// Separate runs a subscription tracks. Each one means a gap in live delivery (a message still
+/// on its way from another instance, or one lost to a Redis outage); a socket with this many
+/// open gaps is closed with 4009, and the client resyncs from `since` on a fresh one.
+const MAX_RUNS: usize = 16;
 
 pub struct Subscription {
     pub conn: Arc<Connection>,
     room_id: Uuid,
     /// Locked for a check and a non-blocking enqueue on this one socket, never across sockets
-    /// or an await; contention is only a replay meeting a live delivery.
-    cursor: Mutex<Cursor>,
+    /// or an await; it is contended only when a replay meets a live delivery.
+    state: Mutex<SubscriptionState>,
 }
 
 #[derive(Default)]
-struct Cursor {
-    /// The newest message sent to this socket in this room (or the `since` of a replay).
-    last_message: Option<Uuid>,
-    /// Where the last replay ended: what is at or below it is a copy the replay carried (or
-    /// the client had), rather than a live message that came late.
-    replayed_through: Option<Uuid>,
+struct SubscriptionState {
+    /// Every message numbered up to here is on the socket: sent by a replay (which sends all it
+    /// read from the database), or declared seen by the client with `since`.
+    through: Option<i64>,
+    /// Runs of consecutive numbers sent live above `through`: sorted, apart, inclusive.
+    /// Empty until the first live message, and again whenever a run reaches `through`.
+    live: Vec<(i64, i64)>,
     /// Some while the room's history is being replayed: live frames wait here, in order.
     held: Option<Vec<Held>>,
     /// The socket stopped following the room (unsubscribed, left, removed, banned).
@@ -39,8 +48,59 @@ struct Cursor {
 }
 
 struct Held {
-    message_id: Option<Uuid>,
+    seq: Option<i64>,
     frame: Utf8Bytes,
+}
+
+impl SubscriptionState {
+    fn has(&self, seq: i64) -> bool {
+        self.through.is_some_and(|t| seq <= t)
+            || self
+                .live
+                .iter()
+                .rev()
+                .any(|(from, to)| (*from..=*to).contains(&seq))
+    }
+
+    /// Notes a message sent live; false when that opened more gaps than are tracked.
+    fn sent_live(&mut self, seq: i64) -> bool {
+        match self.live.last_mut() {
+            // The usual case: the next number after the newest.
+            Some((_, to)) if seq == *to + 1 => *to = seq,
+            _ => {
+                let at = self.live.partition_point(|(from, _)| *from < seq);
+                let joins_before = at > 0 && self.live[at - 1].1 + 1 == seq;
+                let joins_after = at < self.live.len() && self.live[at].0 == seq + 1;
+                match (joins_before, joins_after) {
+                    (true, true) => {
+                        self.live[at - 1].1 = self.live[at].1;
+                        self.live.remove(at);
+                    }
+                    (true, false) => self.live[at - 1].1 = seq,
+                    (false, true) => self.live[at].0 = seq,
+                    (false, false) => self.live.insert(at, (seq, seq)),
+                }
+            }
+        }
+        self.absorb();
+        self.live.len() <= MAX_RUNS
+    }
+
+    /// Moves runs that reach `through` into it, so the runs stay few.
+    fn absorb(&mut self) {
+        let Some(mut through) = self.through else {
+            return;
+        };
+        let reached = self
+            .live
+            .iter()
+            .take_while(|(from, _)| *from <= through + 1)
+            .count();
+        for (_, to) in self.live.drain(..reached) {
+            through = through.max(to);
+        }
+        self.through = Some(through);
+    }
 }
 
 impl Subscription {
@@ -48,99 +108,108 @@ impl Subscription {
         Subscription {
             conn,
             room_id,
-            cursor: Mutex::new(Cursor::default()),
+            state: Mutex::new(SubscriptionState::default()),
         }
     }
 
-    fn cursor(&self) -> MutexGuard<'_, Cursor> {
-        self.cursor.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> MutexGuard<'_, SubscriptionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Delivers a live frame of the room. `message_id` is set for `message_new`: such a frame is
-    /// dropped when this socket was already sent that message or a newer one.
-    pub fn deliver(&self, message_id: Option<Uuid>, frame: &Utf8Bytes) {
-        let mut cursor = self.cursor();
-        if cursor.ended {
+    /// Delivers a live frame of the room. `seq` is set for `message_new` (the message's number
+    /// in the room): such a frame is dropped when the socket already has that message.
+    pub fn deliver(&self, seq: Option<i64>, frame: &Utf8Bytes) {
+        let mut state = self.state();
+        if state.ended {
             // A fan-out that copied the subscriber list just before the removal.
             return;
         }
-        if let Some(held) = &mut cursor.held {
+        if let Some(held) = &mut state.held {
             if held.len() >= QUEUE_FRAMES {
                 // As with a full socket queue: this socket cannot keep up with the room.
-                self.conn.close(close::TOO_SLOW);
+                self.conn.close_too_slow();
                 return;
             }
             held.push(Held {
-                message_id,
+                seq,
                 frame: frame.clone(),
             });
             return;
         }
-        self.pass(&mut cursor, message_id, frame.clone());
+        self.pass(&mut state, seq, frame.clone());
     }
 
-    /// Sends a frame unless it is a message at or below the cursor; moves the cursor.
-    fn pass(&self, cursor: &mut Cursor, message_id: Option<Uuid>, frame: Utf8Bytes) {
-        if let Some(id) = message_id {
-            if cursor.last_message.is_some_and(|last| id <= last) {
-                // A late live message (possible across instances when one instance's fan-out
-                // runs behind) is dropped too, to keep the id order: its gap is closed like any
-                // other, with `since`.
-                let why = if cursor.replayed_through.is_some_and(|r| id <= r) {
-                    "replayed"
-                } else {
-                    "out_of_order"
-                };
-                metrics::counter!("ws_duplicate_messages_dropped_total", "why" => why).increment(1);
-                tracing::debug!(connection_id = %self.conn.id, room_id = %self.room_id, message_id = %id, why,
-                    "dropped a message at or below what this socket was already sent");
+    /// Sends a live frame unless it is a message the socket has.
+    fn pass(&self, state: &mut SubscriptionState, seq: Option<i64>, frame: Utf8Bytes) {
+        if let Some(seq) = seq {
+            if state.has(seq) {
+                metrics::counter!("ws_duplicate_messages_dropped_total").increment(1);
+                tracing::debug!(connection_id = %self.conn.id, room_id = %self.room_id, seq,
+                    "dropped a message this socket already has");
                 return;
             }
-            cursor.last_message = Some(id);
+            if !state.sent_live(seq) {
+                self.conn.close_too_slow();
+                return;
+            }
         }
         self.conn.send_text(frame);
     }
 
-    /// Begins a replay of what came after `since`: the client says it has everything up to
-    /// there, so the cursor moves to `since` (also back, to re-send what it asks for again),
-    /// and live frames are held until `finish_replay`.
-    pub fn start_replay(&self, since: Uuid) {
-        let mut cursor = self.cursor();
-        cursor.last_message = Some(since);
-        cursor.replayed_through = Some(since);
-        cursor.held.get_or_insert_with(Vec::new);
+    /// Holds live frames back until `finish_replay`, from before the history is read.
+    pub fn start_replay(&self) {
+        self.state().held.get_or_insert_with(Vec::new);
     }
 
-    /// Sends the replayed messages (oldest first), then `reply`, then the live frames held
-    /// meanwhile, minus the messages the replay already carried. One lock for all of it, so no
-    /// live frame can slip between them.
-    pub fn finish_replay(&self, replayed: Vec<(Uuid, Utf8Bytes)>, reply: Option<Utf8Bytes>) {
-        let mut cursor = self.cursor();
-        let held = cursor.held.take().unwrap_or_default();
-        if cursor.ended {
-            // Removed or banned meanwhile: nothing more of this room goes out.
-            if let Some(reply) = reply {
-                self.conn.send_text(reply);
+    /// Sends the replayed messages the socket lacks (numbered after `since`, oldest first, as
+    /// read from the database), then the reply built from how many were sent, then the live
+    /// frames held meanwhile, minus what the socket has by then. One lock for all of it, so no
+    /// live frame can slip between them. False if the socket stopped following the room
+    /// meanwhile: then nothing was sent.
+    pub fn finish_replay(
+        &self,
+        since: i64,
+        replayed: Vec<(i64, Utf8Bytes)>,
+        reply: impl FnOnce(usize) -> Utf8Bytes,
+    ) -> bool {
+        let mut state = self.state();
+        let held = state.held.take().unwrap_or_default();
+        if state.ended {
+            return false;
+        }
+        let top = replayed.last().map_or(since, |(seq, _)| *seq).max(since);
+        let mut sent = 0;
+        for (seq, frame) in replayed {
+            if !state.has(seq) {
+                self.conn.send_text(frame);
+                sent += 1;
             }
-            return;
         }
-        for (id, frame) in replayed {
-            self.pass(&mut cursor, Some(id), frame);
-        }
-        cursor.replayed_through = cursor.last_message;
-        if let Some(reply) = reply {
-            self.conn.send_text(reply);
-        }
+        // Everything up to the top of the page is on the socket now, or was declared seen.
+        state.through = Some(state.through.map_or(top, |t| t.max(top)));
+        state.absorb();
+        self.conn.send_text(reply(sent));
         for frame in held {
-            self.pass(&mut cursor, frame.message_id, frame.frame);
+            self.pass(&mut state, frame.seq, frame.frame);
+        }
+        true
+    }
+
+    /// Releases held frames after a replay that failed (nothing replayed, nothing declared).
+    pub fn abandon_replay(&self) {
+        let mut state = self.state();
+        for frame in state.held.take().unwrap_or_default() {
+            if !state.ended {
+                self.pass(&mut state, frame.seq, frame.frame);
+            }
         }
     }
 
-    /// The socket no longer follows the room: a replay under way sends nothing more of it.
+    /// The socket no longer follows the room: nothing more of it goes out, replay included.
     pub fn end(&self) {
-        let mut cursor = self.cursor();
-        cursor.ended = true;
-        cursor.held = None;
+        let mut state = self.state();
+        state.ended = true;
+        state.held = None;
     }
 }
 
@@ -148,109 +217,160 @@ impl Subscription {
 mod tests {
     use super::*;
     use crate::http::messages::SenderView;
+    use axum::extract::ws::Message;
+    use tokio::sync::mpsc::Receiver;
 
-    fn socket() -> (
-        Arc<Connection>,
-        tokio::sync::mpsc::Receiver<axum::extract::ws::Message>,
-    ) {
+    fn socket() -> (Subscription, Receiver<Message>) {
         let user = Arc::new(SenderView {
             id: Uuid::now_v7(),
             username: "bob".into(),
             display_name: "Bob".into(),
         });
-        let (conn, rx) = Connection::new(user, Uuid::now_v7());
+        let (conn, mut rx) = Connection::new(user, Uuid::now_v7());
         conn.welcome(Utf8Bytes::from_static("welcome"));
-        (conn, rx)
+        sent(&mut rx);
+        (Subscription::new(conn, Uuid::now_v7()), rx)
     }
 
-    fn sent(rx: &mut tokio::sync::mpsc::Receiver<axum::extract::ws::Message>) -> Vec<String> {
+    fn sent(rx: &mut Receiver<Message>) -> Vec<String> {
         let mut frames = Vec::new();
-        while let Ok(frame) = rx.try_recv() {
-            if let axum::extract::ws::Message::Text(text) = frame {
-                frames.push(text.to_string());
-            }
+        while let Ok(Message::Text(text)) = rx.try_recv() {
+            frames.push(text.to_string());
         }
         frames
     }
 
-    fn message(id: Uuid) -> (Uuid, Utf8Bytes) {
-        (id, Utf8Bytes::from(format!("message {id}")))
+    fn message(seq: i64) -> (i64, Utf8Bytes) {
+        (seq, Utf8Bytes::from(format!("#{seq}")))
+    }
+
+    fn live(sub: &Subscription, seq: i64) {
+        sub.deliver(Some(seq), &message(seq).1);
+    }
+
+    fn replay(sub: &Subscription, since: i64, seqs: std::ops::RangeInclusive<i64>) -> bool {
+        sub.finish_replay(since, seqs.map(message).collect(), |n| {
+            Utf8Bytes::from(format!("subscribed {n}"))
+        })
     }
 
     #[test]
     fn a_live_copy_of_a_replayed_message_is_dropped() {
-        let (conn, mut rx) = socket();
-        let sub = Subscription::new(conn, Uuid::now_v7());
-        let [since, a, b, c] = [(); 4].map(|_| Uuid::now_v7());
-        sent(&mut rx);
-
-        sub.start_replay(since);
-        sub.deliver(Some(b), &message(b).1); // held: committed after the history read
-        sub.finish_replay(
-            vec![message(a), message(b)],
-            Some(Utf8Bytes::from_static("subscribed")),
-        );
-        // The fan-out was late with `a` and `b`: both were replayed already.
-        sub.deliver(Some(a), &message(a).1);
-        sub.deliver(Some(b), &message(b).1);
-        sub.deliver(Some(c), &message(c).1);
+        let (sub, mut rx) = socket();
+        sub.start_replay();
+        live(&sub, 3); // committed before the history read; held meanwhile
+        assert!(replay(&sub, 1, 2..=3));
+        // The fan-out was late with 2 and 3: both were replayed already.
+        live(&sub, 2);
+        live(&sub, 3);
+        live(&sub, 4);
         sub.deliver(None, &Utf8Bytes::from_static("typing"));
+        assert_eq!(sent(&mut rx), ["#2", "#3", "subscribed 2", "#4", "typing"]);
+    }
 
-        let expected = [
-            message(a).1.to_string(),
-            message(b).1.to_string(),
-            "subscribed".to_string(),
-            message(c).1.to_string(),
-            "typing".to_string(),
-        ];
-        assert_eq!(sent(&mut rx), expected);
+    #[test]
+    fn a_replay_skips_what_arrived_live_before_it() {
+        // A reconnected socket: 5 and 6 arrive live before the client's `subscribe` since 2.
+        let (sub, mut rx) = socket();
+        live(&sub, 5);
+        live(&sub, 6);
+        sub.start_replay();
+        assert!(replay(&sub, 2, 3..=6));
+        live(&sub, 6);
+        live(&sub, 7);
+        assert_eq!(
+            sent(&mut rx),
+            ["#5", "#6", "#3", "#4", "subscribed 2", "#7"]
+        );
+    }
+
+    #[test]
+    fn a_late_message_is_delivered_not_dropped() {
+        // Across instances, 5 can reach this socket before 4.
+        let (sub, mut rx) = socket();
+        live(&sub, 3);
+        live(&sub, 5);
+        live(&sub, 4);
+        live(&sub, 4);
+        assert_eq!(sent(&mut rx), ["#3", "#5", "#4"]);
+        // A replay then sends only what is missing.
+        sub.start_replay();
+        assert!(replay(&sub, 1, 2..=5));
+        assert_eq!(sent(&mut rx), ["#2", "subscribed 1"]);
+    }
+
+    #[test]
+    fn the_socket_knows_exactly_what_it_has_across_gaps() {
+        let (sub, mut rx) = socket();
+        for seq in [10, 12, 14, 11, 9, 16, 13] {
+            live(&sub, seq);
+        }
+        for seq in 9..=16 {
+            live(&sub, seq); // all copies now, but 15
+        }
+        assert_eq!(
+            sent(&mut rx),
+            ["#10", "#12", "#14", "#11", "#9", "#16", "#13", "#15"]
+        );
+        sub.start_replay();
+        assert!(replay(&sub, 5, 6..=17));
+        assert_eq!(sent(&mut rx), ["#6", "#7", "#8", "#17", "subscribed 4"]);
+        assert!(sub.state().live.is_empty(), "all absorbed into the mark");
+    }
+
+    #[test]
+    fn too_many_gaps_close_the_socket_to_resync() {
+        let (sub, _rx) = socket();
+        for run in 0..=MAX_RUNS as i64 {
+            live(&sub, run * 2);
+        }
+        assert_eq!(
+            sub.conn.closing_code(),
+            Some(super::super::protocol::close::TOO_SLOW)
+        );
     }
 
     #[test]
     fn frames_held_during_a_replay_keep_their_order() {
-        let (conn, mut rx) = socket();
-        let sub = Subscription::new(conn, Uuid::now_v7());
-        let [since, a, b] = [(); 3].map(|_| Uuid::now_v7());
-        sent(&mut rx);
-
-        sub.start_replay(since);
+        let (sub, mut rx) = socket();
+        sub.start_replay();
         sub.deliver(None, &Utf8Bytes::from_static("edited"));
-        sub.deliver(Some(b), &message(b).1);
-        sub.finish_replay(vec![message(a)], None);
-        assert_eq!(
-            sent(&mut rx),
-            [
-                message(a).1.to_string(),
-                "edited".to_string(),
-                message(b).1.to_string()
-            ]
-        );
+        live(&sub, 3);
+        assert!(replay(&sub, 1, 2..=2));
+        assert_eq!(sent(&mut rx), ["#2", "subscribed 1", "edited", "#3"]);
     }
 
     #[test]
-    fn since_moves_the_cursor_back_to_resend_what_is_asked_for() {
-        let (conn, mut rx) = socket();
-        let sub = Subscription::new(conn, Uuid::now_v7());
-        let [since, a] = [(); 2].map(|_| Uuid::now_v7());
-        sub.deliver(Some(a), &message(a).1);
-        sent(&mut rx);
-
-        sub.start_replay(since);
-        sub.finish_replay(vec![message(a)], None);
-        assert_eq!(sent(&mut rx), [message(a).1.to_string()]);
+    fn a_failed_replay_releases_what_was_held() {
+        let (sub, mut rx) = socket();
+        sub.start_replay();
+        live(&sub, 3);
+        sub.abandon_replay();
+        live(&sub, 4);
+        assert_eq!(sent(&mut rx), ["#3", "#4"]);
     }
 
     #[test]
     fn an_ended_subscription_sends_nothing_more_of_the_room() {
-        let (conn, mut rx) = socket();
-        let sub = Subscription::new(conn, Uuid::now_v7());
-        let [since, a] = [(); 2].map(|_| Uuid::now_v7());
-        sent(&mut rx);
-
-        sub.start_replay(since);
-        sub.deliver(Some(a), &message(a).1);
+        let (sub, mut rx) = socket();
+        sub.start_replay();
+        live(&sub, 3);
         sub.end();
-        sub.finish_replay(vec![message(a)], Some(Utf8Bytes::from_static("subscribed")));
-        assert_eq!(sent(&mut rx), ["subscribed".to_string()]);
+        assert!(!replay(&sub, 1, 2..=3), "the caller must be told");
+        live(&sub, 4);
+        assert!(sent(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn too_many_held_frames_close_the_socket_as_too_slow() {
+        let (sub, _rx) = socket();
+        sub.start_replay();
+        for seq in 0..=QUEUE_FRAMES as i64 {
+            live(&sub, seq);
+        }
+        assert_eq!(
+            sub.conn.closing_code(),
+            Some(super::super::protocol::close::TOO_SLOW)
+        );
     }
 }

@@ -207,12 +207,13 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
     // Keep the event of the next message, to publish it again after the replay.
     let mut events = server.state.events.subscribe();
     let missed = server.send(&alice, &room, "missed").await;
-    let late_event = loop {
+    let (late_event, missed_seq) = loop {
         let event = events.recv().await.expect("the event bus is open");
-        if let DomainEvent::MessageCreated { message, .. } = &*event
+        if let DomainEvent::MessageCreated { message, seq, .. } = &*event
             && message.id.to_string() == missed["id"]
         {
-            break event;
+            let seq = *seq;
+            break (event, seq);
         }
     };
 
@@ -223,13 +224,14 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
     assert_eq!(replayed, [missed["id"].as_str().unwrap()]);
     assert_eq!(subscribed["replayed"], 1);
 
+    let dropped_before = metric(&server, "ws_duplicate_messages_dropped_total").await;
     // Late from this instance's fan-out …
     server.state.events.publish((*late_event).clone());
     // … and late from another instance: the very delivery the cluster bus carries.
     let from_the_bus: Delivery = serde_json::from_value(json!({
         "op": "to_room",
         "room_id": room,
-        "message_id": missed["id"],
+        "seq": missed_seq,
         "frame": json!({"type": "message_new", "message": &missed}).to_string(),
         "except": null,
     }))
@@ -252,19 +254,58 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
         [next["id"].as_str().unwrap()],
         "the replayed message came again"
     );
-    assert!(
-        metric(&server, "ws_duplicate_messages_dropped_total").await >= 2.0,
-        "both late copies were counted"
-    );
+    let dropped = metric(&server, "ws_duplicate_messages_dropped_total").await - dropped_before;
+    assert!(dropped >= 2.0, "both late copies counted: {dropped}");
 
-    // Asking again with `since` is asking for those messages again: they are replayed, once.
+    // The socket has both now: asking again from `seen` sends neither a second time (REST
+    // serves history again).
+    let reply = bob_ws
+        .request(json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
+        .await;
+    assert_eq!(reply["replayed"], 0, "{reply}");
+    let after = bob_ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "message_new"),
+        "{after:?}"
+    );
+    server.stop().await;
+}
+
+/// The usual reconnect: the new socket follows its rooms from `welcome` on, so live messages
+/// can reach it before the client asks to catch up. The replay fills the gap before them
+/// without sending them again.
+async fn a_replay_skips_what_already_arrived_live(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let room = room_with(&server, &alice, "private", "Den", &[&bob]).await;
+    let mut alice_ws = WsClient::connect(&server, &alice).await;
+    let seen = server.send(&alice, &room, "seen").await;
+    let missed = post_many(&server, &alice, &room, 3).await;
+    // Alice's socket has the last of them: the fan-out is done with all three.
+    alice_ws
+        .next_matching("the last missed message", |f| {
+            f["type"] == "message_new" && f["message"]["id"] == json!(missed[2])
+        })
+        .await;
+
+    let mut bob_ws = WsClient::connect(&server, &bob).await;
+    let early = server.send(&alice, &room, "before bob asks").await;
+    assert_eq!(
+        bob_ws.next_of_type("message_new").await["message"]["id"],
+        early["id"]
+    );
     bob_ws
         .send_json(&json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
         .await;
-    let (replayed, _) = read_replay(&mut bob_ws).await;
+    let (replayed, subscribed) = read_replay(&mut bob_ws).await;
+    assert_eq!(replayed, missed, "the gap, and not the live message again");
+    assert_eq!(subscribed["replayed"], 3, "{subscribed}");
+
+    let next = server.send(&alice, &room, "next").await;
     assert_eq!(
-        replayed,
-        [missed["id"].as_str().unwrap(), next["id"].as_str().unwrap()]
+        bob_ws.next_of_type("message_new").await["message"]["id"],
+        next["id"]
     );
     let after = bob_ws.sync().await;
     assert!(
@@ -274,7 +315,7 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
     server.stop().await;
 }
 
-/// `since` sets the socket's mark for the room, so it must be a message of that room: an id
+/// `since` is where the socket stands in the room, so it must be a message of that room: an id
 /// from the future would silence the room, one from another room means nothing here.
 async fn since_must_be_a_message_of_the_room(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -285,6 +326,7 @@ async fn since_must_be_a_message_of_the_room(backend: Backend) {
     let seen = server.send(&alice, &room, "seen").await;
 
     let mut ws = WsClient::connect(&server, &alice).await;
+    let mut witness = WsClient::connect(&server, &alice).await;
     ws.ack(json!({"type": "unsubscribe", "room_id": room}))
         .await;
     let future = uuid::Uuid::max();
@@ -300,8 +342,14 @@ async fn since_must_be_a_message_of_the_room(backend: Backend) {
             "{refused}"
         );
     }
-    // Refused means not subscribed: nothing of the room arrives.
-    server.send(&alice, &room, "unheard").await;
+    // Refused means not subscribed: once another socket has the next message, the fan-out
+    // is past it, and it did not come here.
+    let unheard = server.send(&alice, &room, "unheard").await;
+    witness
+        .next_matching("the unheard message", |f| {
+            f["type"] == "message_new" && f["message"]["id"] == unheard["id"]
+        })
+        .await;
     let after = ws.sync().await;
     assert!(
         !after.iter().any(|f| f["type"] == "message_new"),
@@ -535,6 +583,7 @@ backend_tests!(
     long_gap_replays_100_and_says_has_more,
     replay_with_live_traffic_has_no_duplicates,
     a_late_live_copy_of_a_replayed_message_is_dropped,
+    a_replay_skips_what_already_arrived_live,
     since_must_be_a_message_of_the_room,
     concurrent_posts_arrive_in_id_order,
     slow_consumer_is_closed_4009_without_slowing_others,

@@ -1,0 +1,122 @@
+//! `subscribe`: following a room's live events and, with `since`, catching up on what the
+//! socket missed, without a gap and without sending any message twice (see `subscription`).
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::hub::Connection;
+use super::protocol::encode;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http::access::RoomAccess;
+use crate::http::messages;
+use crate::state::AppState;
+use crate::store::messages::Page;
+
+/// Messages replayed by one `subscribe` with `since`; beyond, `has_more` sends the client to REST.
+const REPLAY_LIMIT: u32 = 100;
+
+/// Follows a room's live events; with `since`, first replays what was missed, in order, with
+/// live events held back meanwhile.
+pub async fn subscribe(
+    state: &AppState,
+    conn: &Arc<Connection>,
+    auth: &AuthUser,
+    reference: Option<&Value>,
+    room_id: Option<Uuid>,
+    alias: Option<String>,
+    since: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let room_id = match (room_id, alias) {
+        (Some(id), _) => id,
+        (None, Some(alias)) => {
+            state
+                .store
+                .room_by_alias(&alias)
+                .await?
+                .ok_or(ApiError::NotFound("no such room"))?
+                .id
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "room_id",
+                "room_id or alias is required",
+            ));
+        }
+    };
+    RoomAccess::load(state, auth, room_id).await?;
+    // `since` tells the socket what the client has: it must be a message of this room (its
+    // number is what the subscription counts from).
+    let since = match since {
+        None => None,
+        Some(id) => match state.store.message(id).await? {
+            Some(message) if message.room_id == room_id => Some((id, message.seq)),
+            _ => {
+                return Err(ApiError::validation(
+                    "since",
+                    "is not a message in this room",
+                ));
+            }
+        },
+    };
+    let Some(subscription) = state.hub.subscribe(conn, room_id) else {
+        return Ok(()); // the socket is closing
+    };
+    let mut reply =
+        json!({"type": "subscribed", "room_id": room_id, "replayed": 0, "has_more": false});
+    if let Some(reference) = reference {
+        reply["ref"] = reference.clone();
+    }
+    let Some((since_id, since)) = since else {
+        conn.send_text(encode(&reply));
+        return Ok(());
+    };
+    // Held from before the history read, so every message is either in the replay or live
+    // after it; the subscription drops the copies.
+    subscription.start_replay();
+    let (missed, has_more) = match missed_since(state, auth, room_id, since_id).await {
+        Ok(page) => page,
+        Err(err) => {
+            subscription.abandon_replay();
+            return Err(err);
+        }
+    };
+    reply["has_more"] = json!(has_more);
+    let followed = subscription.finish_replay(since, missed, |sent| {
+        reply["replayed"] = json!(sent);
+        encode(&reply)
+    });
+    if !followed {
+        // Removed from the room (or banned) while the replay was read.
+        return Err(ApiError::NotFound("no such room"));
+    }
+    Ok(())
+}
+
+/// Up to `REPLAY_LIMIT` messages after `since`, oldest first, encoded as `message_new` with
+/// their numbers; and whether more follow.
+async fn missed_since(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    since: Uuid,
+) -> Result<(Vec<(i64, Utf8Bytes)>, bool), ApiError> {
+    let (missed, has_more) = state
+        .store
+        .history(room_id, Page::After(since), REPLAY_LIMIT)
+        .await?;
+    let seqs: Vec<i64> = missed.iter().map(|m| m.seq).collect();
+    let frames = messages::message_views(state, auth.user_id, missed)
+        .await?
+        .into_iter()
+        .zip(seqs)
+        .map(|(message, seq)| {
+            let frame = encode(&json!({"type": "message_new", "message": &message}));
+            (seq, frame)
+        })
+        .collect();
+    Ok((frames, has_more))
+}
