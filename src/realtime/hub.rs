@@ -212,6 +212,25 @@ impl Hub {
     /// Makes the socket follow the room; following it already keeps the subscription as it is.
     /// None once the socket is gone.
     pub fn subscribe(&self, conn: &Arc<Connection>, room_id: Uuid) -> Option<Arc<Subscription>> {
+        self.follow(conn, room_id, false)
+    }
+
+    /// Like `subscribe`, for a replay: live frames are held from the moment the socket follows
+    /// the room (a new subscription gets none before the replay).
+    pub fn subscribe_held(
+        &self,
+        conn: &Arc<Connection>,
+        room_id: Uuid,
+    ) -> Option<Arc<Subscription>> {
+        self.follow(conn, room_id, true)
+    }
+
+    fn follow(
+        &self,
+        conn: &Arc<Connection>,
+        room_id: Uuid,
+        held: bool,
+    ) -> Option<Arc<Subscription>> {
         let mut registry = self.write();
         if !registry.connections.contains_key(&conn.id) {
             return None;
@@ -223,6 +242,10 @@ impl Hub {
             .entry(conn.id)
             .or_insert_with(|| Arc::new(Subscription::new(conn.clone(), room_id)))
             .clone();
+        if held {
+            // Under the registry's lock: no fan-out can reach a new subscription before this.
+            subscription.start_replay();
+        }
         registry
             .subscriptions
             .entry(conn.id)

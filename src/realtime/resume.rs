@@ -48,36 +48,44 @@ pub async fn subscribe(
         }
     };
     RoomAccess::load(state, auth, room_id).await?;
-    // `since` tells the socket what the client has: it must be a message of this room (its
-    // number is what the subscription counts from).
-    let since = match since {
-        None => None,
-        Some(id) => match state.store.message(id).await? {
-            Some(message) if message.room_id == room_id => Some((id, message.seq)),
-            _ => {
-                return Err(ApiError::validation(
-                    "since",
-                    "is not a message in this room",
-                ));
-            }
-        },
+    // `since` says where the client stands: it must be a message of this room.
+    if let Some(since) = since
+        && state
+            .store
+            .message(since)
+            .await?
+            .is_none_or(|m| m.room_id != room_id)
+    {
+        return Err(ApiError::validation(
+            "since",
+            "is not a message in this room",
+        ));
+    }
+    let following = match since {
+        None => state.hub.subscribe(conn, room_id),
+        Some(_) => state.hub.subscribe_held(conn, room_id),
     };
-    let Some(subscription) = state.hub.subscribe(conn, room_id) else {
+    let Some(subscription) = following else {
         return Ok(()); // the socket is closing
     };
+    // A removal applied between the access check and the subscription would have missed it:
+    // checked again now that the subscription is in place (a later removal ends it).
+    if let Err(err) = RoomAccess::load(state, auth, room_id).await {
+        state.hub.unsubscribe(conn.id, room_id);
+        return Err(err);
+    }
     let mut reply =
         json!({"type": "subscribed", "room_id": room_id, "replayed": 0, "has_more": false});
     if let Some(reference) = reference {
         reply["ref"] = reference.clone();
     }
-    let Some((since_id, since)) = since else {
+    let Some(since) = since else {
         conn.send_text(encode(&reply));
         return Ok(());
     };
-    // Held from before the history read, so every message is either in the replay or live
-    // after it; the subscription drops the copies.
-    subscription.start_replay();
-    let (missed, has_more) = match missed_since(state, auth, room_id, since_id).await {
+    // Live frames are held from before the history read, so every message is either in the
+    // replay or live after it; the subscription drops the copies.
+    let (missed, has_more) = match missed_since(state, auth, room_id, since).await {
         Ok(page) => page,
         Err(err) => {
             subscription.abandon_replay();
@@ -85,7 +93,7 @@ pub async fn subscribe(
         }
     };
     reply["has_more"] = json!(has_more);
-    let followed = subscription.finish_replay(since, missed, |sent| {
+    let followed = subscription.finish_replay(missed, |sent| {
         reply["replayed"] = json!(sent);
         encode(&reply)
     });

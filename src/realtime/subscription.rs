@@ -6,12 +6,12 @@
 //! event may still be in the event bus, in the fan-out, or on the cluster bus from another
 //! instance when the replay ends, and then arrives live a second time. And a reconnected
 //! socket already gets live messages between `welcome` and the client's `subscribe`, which a
-//! replay from an older `since` would repeat. Timing cannot rule either out (a loaded machine,
-//! a big room, Redis), so each subscription keeps the exact set of message numbers (`seq`,
-//! gapless per room) the socket has: everything up to a mark, plus runs of consecutive numbers
-//! sent live above it (one run, normally: a second one only opens when live delivery skipped
-//! a number). Anything in the set is not sent again, wherever it comes from; anything outside
-//! it is sent, so a late message is delivered, never lost.
+//! replay would repeat. Timing cannot rule either out (a loaded machine, a big room, Redis), so
+//! each subscription keeps the set of message numbers (`seq`, gapless per room) its socket was
+//! sent, as runs of consecutive numbers: one run, normally, since live messages come in order;
+//! another only where live delivery skipped a number. Anything in the set is not sent again,
+//! wherever it comes from; anything outside it is sent, so a late message is delivered, never
+//! lost.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,9 +20,10 @@ use uuid::Uuid;
 
 use super::hub::{Connection, QUEUE_FRAMES};
 
-/// Separate runs a subscription tracks. Each one means a gap in live delivery (a message still
-/// on its way from another instance, or one lost to a Redis outage); a socket with this many
-/// open gaps is closed with 4009, and the client resyncs from `since` on a fresh one.
+/// Runs a subscription keeps. Each extra run is a gap in live delivery (a message still on its
+/// way from another instance, one lost to a Redis outage, or the rest of a `has_more` replay);
+/// past this many, the lowest run is forgotten: a later replay may then repeat those messages,
+/// the safe side (never a loss), and it needs that many gaps in one room to happen.
 const MAX_RUNS: usize = 16;
 
 pub struct Subscription {
@@ -35,12 +36,9 @@ pub struct Subscription {
 
 #[derive(Default)]
 struct SubscriptionState {
-    /// Every message numbered up to here is on the socket: sent by a replay (which sends all it
-    /// read from the database), or declared seen by the client with `since`.
-    through: Option<i64>,
-    /// Runs of consecutive numbers sent live above `through`: sorted, apart, inclusive.
-    /// Empty until the first live message, and again whenever a run reaches `through`.
-    live: Vec<(i64, i64)>,
+    /// The numbers of the messages sent to this socket: runs of consecutive numbers, sorted,
+    /// inclusive, never touching (touching runs are merged).
+    sent: Vec<(i64, i64)>,
     /// Some while the room's history is being replayed: live frames wait here, in order.
     held: Option<Vec<Held>>,
     /// The socket stopped following the room (unsubscribed, left, removed, banned).
@@ -54,52 +52,39 @@ struct Held {
 
 impl SubscriptionState {
     fn has(&self, seq: i64) -> bool {
-        self.through.is_some_and(|t| seq <= t)
-            || self
-                .live
-                .iter()
-                .rev()
-                .any(|(from, to)| (*from..=*to).contains(&seq))
-    }
-
-    /// Notes a message sent live; false when that opened more gaps than are tracked.
-    fn sent_live(&mut self, seq: i64) -> bool {
-        match self.live.last_mut() {
-            // The usual case: the next number after the newest.
-            Some((_, to)) if seq == *to + 1 => *to = seq,
-            _ => {
-                let at = self.live.partition_point(|(from, _)| *from < seq);
-                let joins_before = at > 0 && self.live[at - 1].1 + 1 == seq;
-                let joins_after = at < self.live.len() && self.live[at].0 == seq + 1;
-                match (joins_before, joins_after) {
-                    (true, true) => {
-                        self.live[at - 1].1 = self.live[at].1;
-                        self.live.remove(at);
-                    }
-                    (true, false) => self.live[at - 1].1 = seq,
-                    (false, true) => self.live[at].0 = seq,
-                    (false, false) => self.live.insert(at, (seq, seq)),
-                }
-            }
-        }
-        self.absorb();
-        self.live.len() <= MAX_RUNS
-    }
-
-    /// Moves runs that reach `through` into it, so the runs stay few.
-    fn absorb(&mut self) {
-        let Some(mut through) = self.through else {
-            return;
-        };
-        let reached = self
-            .live
+        // Newest first: a copy is usually of a recent message.
+        self.sent
             .iter()
-            .take_while(|(from, _)| *from <= through + 1)
-            .count();
-        for (_, to) in self.live.drain(..reached) {
-            through = through.max(to);
+            .rev()
+            .any(|(from, to)| (*from..=*to).contains(&seq))
+    }
+
+    /// Adds the numbers `from..=to` to what the socket was sent.
+    fn add(&mut self, from: i64, to: i64) {
+        if let Some(last) = self.sent.last_mut()
+            && from <= last.1.saturating_add(1)
+            && from >= last.0
+        {
+            // The usual case: the next live message, or a replay reaching the newest run.
+            last.1 = last.1.max(to);
+            return;
         }
-        self.through = Some(through);
+        // Runs that overlap or touch `from..=to` merge with it into one.
+        let first = self
+            .sent
+            .partition_point(|(_, end)| end.saturating_add(1) < from);
+        let last = self
+            .sent
+            .partition_point(|(start, _)| *start <= to.saturating_add(1));
+        let merged = self.sent[first..last]
+            .iter()
+            .fold((from, to), |(f, t), (start, end)| {
+                (f.min(*start), t.max(*end))
+            });
+        self.sent.splice(first..last, [merged]);
+        if self.sent.len() > MAX_RUNS {
+            self.sent.remove(0);
+        }
     }
 }
 
@@ -148,10 +133,7 @@ impl Subscription {
                     "dropped a message this socket already has");
                 return;
             }
-            if !state.sent_live(seq) {
-                self.conn.close_too_slow();
-                return;
-            }
+            state.add(seq, seq);
         }
         self.conn.send_text(frame);
     }
@@ -161,14 +143,13 @@ impl Subscription {
         self.state().held.get_or_insert_with(Vec::new);
     }
 
-    /// Sends the replayed messages the socket lacks (numbered after `since`, oldest first, as
-    /// read from the database), then the reply built from how many were sent, then the live
-    /// frames held meanwhile, minus what the socket has by then. One lock for all of it, so no
-    /// live frame can slip between them. False if the socket stopped following the room
-    /// meanwhile: then nothing was sent.
+    /// Sends the replayed messages the socket lacks (all those after `since`, oldest first, up
+    /// to a limit, as read from the database), then the reply built from how many were sent,
+    /// then the live frames held meanwhile, minus what the socket has by then. One lock for all
+    /// of it, so no live frame can slip between them. False if the socket stopped following
+    /// the room meanwhile: then nothing was sent.
     pub fn finish_replay(
         &self,
-        since: i64,
         replayed: Vec<(i64, Utf8Bytes)>,
         reply: impl FnOnce(usize) -> Utf8Bytes,
     ) -> bool {
@@ -177,7 +158,10 @@ impl Subscription {
         if state.ended {
             return false;
         }
-        let top = replayed.last().map_or(since, |(seq, _)| *seq).max(since);
+        let page = replayed
+            .first()
+            .zip(replayed.last())
+            .map(|(a, b)| (a.0, b.0));
         let mut sent = 0;
         for (seq, frame) in replayed {
             if !state.has(seq) {
@@ -185,9 +169,10 @@ impl Subscription {
                 sent += 1;
             }
         }
-        // Everything up to the top of the page is on the socket now, or was declared seen.
-        state.through = Some(state.through.map_or(top, |t| t.max(top)));
-        state.absorb();
+        // The page is gapless (every message after `since`), so the socket has all of it now.
+        if let Some((from, to)) = page {
+            state.add(from, to);
+        }
         self.conn.send_text(reply(sent));
         for frame in held {
             self.pass(&mut state, frame.seq, frame.frame);
@@ -248,10 +233,15 @@ mod tests {
         sub.deliver(Some(seq), &message(seq).1);
     }
 
-    fn replay(sub: &Subscription, since: i64, seqs: std::ops::RangeInclusive<i64>) -> bool {
-        sub.finish_replay(since, seqs.map(message).collect(), |n| {
+    fn replay(sub: &Subscription, seqs: std::ops::RangeInclusive<i64>) -> bool {
+        sub.start_replay();
+        sub.finish_replay(seqs.map(message).collect(), |n| {
             Utf8Bytes::from(format!("subscribed {n}"))
         })
+    }
+
+    fn runs(sub: &Subscription) -> Vec<(i64, i64)> {
+        sub.state().sent.clone()
     }
 
     #[test]
@@ -259,7 +249,11 @@ mod tests {
         let (sub, mut rx) = socket();
         sub.start_replay();
         live(&sub, 3); // committed before the history read; held meanwhile
-        assert!(replay(&sub, 1, 2..=3));
+        assert!(
+            sub.finish_replay(vec![message(2), message(3)], |n| Utf8Bytes::from(format!(
+                "subscribed {n}"
+            )))
+        );
         // The fan-out was late with 2 and 3: both were replayed already.
         live(&sub, 2);
         live(&sub, 3);
@@ -274,14 +268,14 @@ mod tests {
         let (sub, mut rx) = socket();
         live(&sub, 5);
         live(&sub, 6);
-        sub.start_replay();
-        assert!(replay(&sub, 2, 3..=6));
+        assert!(replay(&sub, 3..=6));
         live(&sub, 6);
         live(&sub, 7);
         assert_eq!(
             sent(&mut rx),
             ["#5", "#6", "#3", "#4", "subscribed 2", "#7"]
         );
+        assert_eq!(runs(&sub), [(3, 7)]);
     }
 
     #[test]
@@ -294,8 +288,7 @@ mod tests {
         live(&sub, 4);
         assert_eq!(sent(&mut rx), ["#3", "#5", "#4"]);
         // A replay then sends only what is missing.
-        sub.start_replay();
-        assert!(replay(&sub, 1, 2..=5));
+        assert!(replay(&sub, 2..=5));
         assert_eq!(sent(&mut rx), ["#2", "subscribed 1"]);
     }
 
@@ -305,6 +298,7 @@ mod tests {
         for seq in [10, 12, 14, 11, 9, 16, 13] {
             live(&sub, seq);
         }
+        assert_eq!(runs(&sub), [(9, 14), (16, 16)]);
         for seq in 9..=16 {
             live(&sub, seq); // all copies now, but 15
         }
@@ -312,22 +306,60 @@ mod tests {
             sent(&mut rx),
             ["#10", "#12", "#14", "#11", "#9", "#16", "#13", "#15"]
         );
-        sub.start_replay();
-        assert!(replay(&sub, 5, 6..=17));
+        assert!(replay(&sub, 6..=17));
         assert_eq!(sent(&mut rx), ["#6", "#7", "#8", "#17", "subscribed 4"]);
-        assert!(sub.state().live.is_empty(), "all absorbed into the mark");
+        assert_eq!(runs(&sub), [(6, 17)]);
     }
 
     #[test]
-    fn too_many_gaps_close_the_socket_to_resync() {
-        let (sub, _rx) = socket();
+    fn a_replay_that_stops_short_leaves_a_gap_a_late_message_may_fill() {
+        // `has_more`: the page ends at 5, live messages are at 9 already.
+        let (sub, mut rx) = socket();
+        live(&sub, 9);
+        assert!(replay(&sub, 1..=5));
+        live(&sub, 7); // late, inside the gap: delivered
+        live(&sub, 4); // in the page: a copy
+        live(&sub, 10);
+        assert_eq!(
+            sent(&mut rx),
+            [
+                "#9",
+                "#1",
+                "#2",
+                "#3",
+                "#4",
+                "#5",
+                "subscribed 5",
+                "#7",
+                "#10"
+            ]
+        );
+        assert_eq!(runs(&sub), [(1, 5), (7, 7), (9, 10)]);
+    }
+
+    #[test]
+    fn past_the_limit_the_lowest_run_is_forgotten_never_more() {
+        let (sub, mut rx) = socket();
         for run in 0..=MAX_RUNS as i64 {
             live(&sub, run * 2);
         }
-        assert_eq!(
-            sub.conn.closing_code(),
-            Some(super::super::protocol::close::TOO_SLOW)
-        );
+        assert_eq!(runs(&sub).len(), MAX_RUNS);
+        assert_eq!(runs(&sub)[0], (2, 2), "0 was forgotten");
+        assert_eq!(sub.conn.closing_code(), None, "the socket lives on");
+        sent(&mut rx);
+        live(&sub, 0); // may come again: the safe side
+        live(&sub, 2);
+        assert_eq!(sent(&mut rx), ["#0"]);
+    }
+
+    #[test]
+    fn frames_without_a_number_always_pass() {
+        // Events other than message_new (and a message from an instance that sends no number).
+        let (sub, mut rx) = socket();
+        live(&sub, 1);
+        sub.deliver(None, &Utf8Bytes::from_static("edited"));
+        sub.deliver(None, &Utf8Bytes::from_static("edited"));
+        assert_eq!(sent(&mut rx), ["#1", "edited", "edited"]);
     }
 
     #[test]
@@ -336,7 +368,11 @@ mod tests {
         sub.start_replay();
         sub.deliver(None, &Utf8Bytes::from_static("edited"));
         live(&sub, 3);
-        assert!(replay(&sub, 1, 2..=2));
+        assert!(
+            sub.finish_replay(vec![message(2)], |n| Utf8Bytes::from(format!(
+                "subscribed {n}"
+            )))
+        );
         assert_eq!(sent(&mut rx), ["#2", "subscribed 1", "edited", "#3"]);
     }
 
@@ -356,7 +392,10 @@ mod tests {
         sub.start_replay();
         live(&sub, 3);
         sub.end();
-        assert!(!replay(&sub, 1, 2..=3), "the caller must be told");
+        assert!(
+            !sub.finish_replay(vec![message(2)], |_| Utf8Bytes::from_static("subscribed")),
+            "the caller must be told"
+        );
         live(&sub, 4);
         assert!(sent(&mut rx).is_empty());
     }
