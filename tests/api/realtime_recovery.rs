@@ -24,6 +24,17 @@ async fn post_many(server: &TestServer, user: &TestUser, room: &str, n: usize) -
     ids
 }
 
+/// Waits until `witness` (a socket in the room) got message `id`: the fan-out, which handles
+/// events in order, is then done with it and everything before it, so a socket opened now gets
+/// none of them live (they can only come in a replay).
+async fn fanned_out(witness: &mut WsClient, id: &str) {
+    witness
+        .next_matching("the last message posted", |f| {
+            f["type"] == "message_new" && f["message"]["id"] == id
+        })
+        .await;
+}
+
 /// Reads frames until `subscribed`; returns the replayed message ids and the `subscribed` frame.
 async fn read_replay(ws: &mut WsClient) -> (Vec<String>, Value) {
     let mut replayed = Vec::new();
@@ -46,12 +57,14 @@ async fn reconnect_with_since_replays_missed_messages(backend: Backend) {
     let room = room_with(&server, &alice, "private", "Den", &[&bob]).await;
 
     let mut bob_ws = WsClient::connect(&server, &bob).await;
+    let mut witness = WsClient::connect(&server, &alice).await;
     let seen = server.send(&alice, &room, "the last one bob sees").await;
     let frame = bob_ws.next_of_type("message_new").await;
     assert_eq!(frame["message"]["id"], seen["id"]);
     bob_ws.close().await;
 
     let missed = post_many(&server, &alice, &room, 100).await;
+    fanned_out(&mut witness, &missed[99]).await;
 
     let mut bob_ws = WsClient::connect(&server, &bob).await;
     bob_ws
@@ -100,8 +113,10 @@ async fn long_gap_replays_100_and_says_has_more(backend: Backend) {
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     let room = room_with(&server, &alice, "private", "Den", &[&bob]).await;
+    let mut witness = WsClient::connect(&server, &alice).await;
     let seen = server.send(&alice, &room, "seen").await;
     let missed = post_many(&server, &alice, &room, 130).await;
+    fanned_out(&mut witness, &missed[129]).await;
 
     let mut bob_ws = WsClient::connect(&server, &bob).await;
     bob_ws
@@ -282,12 +297,7 @@ async fn a_replay_skips_what_already_arrived_live(backend: Backend) {
     let mut alice_ws = WsClient::connect(&server, &alice).await;
     let seen = server.send(&alice, &room, "seen").await;
     let missed = post_many(&server, &alice, &room, 3).await;
-    // Alice's socket has the last of them: the fan-out is done with all three.
-    alice_ws
-        .next_matching("the last missed message", |f| {
-            f["type"] == "message_new" && f["message"]["id"] == json!(missed[2])
-        })
-        .await;
+    fanned_out(&mut alice_ws, &missed[2]).await;
 
     let mut bob_ws = WsClient::connect(&server, &bob).await;
     let early = server.send(&alice, &room, "before bob asks").await;
