@@ -47,7 +47,6 @@ pub enum Delivery {
     /// `subscription`).
     ToRoom {
         room_id: Uuid,
-        #[serde(default)]
         seq: Option<i64>,
         frame: Frame,
         except: Option<ConnId>,

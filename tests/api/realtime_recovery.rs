@@ -35,6 +35,16 @@ async fn fanned_out(witness: &mut WsClient, id: &str) {
         .await;
 }
 
+/// Asserts that no `message_new` is queued for `ws` (a ping round trip flushes what the server
+/// queued before it).
+async fn no_more_messages(ws: &mut WsClient) {
+    let after = ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "message_new"),
+        "{after:?}"
+    );
+}
+
 /// Reads frames until `subscribed`; returns the replayed message ids and the `subscribed` frame.
 async fn read_replay(ws: &mut WsClient) -> (Vec<String>, Value) {
     let mut replayed = Vec::new();
@@ -91,11 +101,7 @@ async fn reconnect_with_since_replays_missed_messages(backend: Backend) {
         bob_ws.next_of_type("message_new").await["message"]["id"],
         live["id"]
     );
-    let after = bob_ws.sync().await;
-    assert!(
-        !after.iter().any(|f| f["type"] == "message_new"),
-        "{after:?}"
-    );
+    no_more_messages(&mut bob_ws).await;
 
     // Up to date already: nothing to replay.
     let reply = bob_ws
@@ -278,11 +284,7 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
         .request(json!({"type": "subscribe", "room_id": room, "since": seen["id"]}))
         .await;
     assert_eq!(reply["replayed"], 0, "{reply}");
-    let after = bob_ws.sync().await;
-    assert!(
-        !after.iter().any(|f| f["type"] == "message_new"),
-        "{after:?}"
-    );
+    no_more_messages(&mut bob_ws).await;
     server.stop().await;
 }
 
@@ -317,11 +319,7 @@ async fn a_replay_skips_what_already_arrived_live(backend: Backend) {
         bob_ws.next_of_type("message_new").await["message"]["id"],
         next["id"]
     );
-    let after = bob_ws.sync().await;
-    assert!(
-        !after.iter().any(|f| f["type"] == "message_new"),
-        "{after:?}"
-    );
+    no_more_messages(&mut bob_ws).await;
     server.stop().await;
 }
 
@@ -360,11 +358,7 @@ async fn since_must_be_a_message_of_the_room(backend: Backend) {
             f["type"] == "message_new" && f["message"]["id"] == unheard["id"]
         })
         .await;
-    let after = ws.sync().await;
-    assert!(
-        !after.iter().any(|f| f["type"] == "message_new"),
-        "{after:?}"
-    );
+    no_more_messages(&mut ws).await;
 
     // A real one works, and live messages keep coming after it.
     let reply = ws
