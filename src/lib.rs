@@ -13,6 +13,7 @@ pub mod http;
 pub mod presence;
 pub mod rate_limit;
 pub mod realtime;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;

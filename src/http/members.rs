@@ -7,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::access::{Role, RoomAccess};
 use super::extract::{Json, Path, Query};
 use super::rooms::{publish_departure, publish_joined};
 use super::users::PublicProfile;
@@ -15,6 +14,7 @@ use super::{ErrorBody, Page, page_limit};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::DomainEvent;
+use crate::service::access::{Role, RoomAccess};
 use crate::state::AppState;
 use crate::store::members::Ban;
 use crate::time::{self, Timestamp};

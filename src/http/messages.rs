@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::access::{Role, RoomAccess};
 use super::extract::{Json, Path, Query};
 use super::uploads::AttachmentView;
 use super::{ErrorBody, page_limit};
@@ -19,6 +18,7 @@ use crate::auth::AuthUser;
 use crate::domain::MessageContent;
 use crate::error::{ApiError, ApiResult};
 use crate::events::DomainEvent;
+use crate::service::access::{Role, RoomAccess};
 use crate::state::AppState;
 use crate::store::messages::{Message, NewMessage, Page};
 use crate::time::{self, Timestamp};

@@ -1,6 +1,5 @@
 //! The HTTP surface: one router per resource, assembled here with the cross-cutting layers.
 
-pub mod access;
 pub mod auth;
 pub mod dms;
 pub mod extract;

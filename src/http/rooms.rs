@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::access::RoomAccess;
 use super::extract::{Json, Path, Query};
 use super::messages::{MessageView, message_views};
 use super::users::PublicProfile;
@@ -20,6 +19,7 @@ use crate::auth::AuthUser;
 use crate::domain::{Alias, RoomName, Topic};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::DomainEvent;
+use crate::service::access::RoomAccess;
 use crate::state::AppState;
 use crate::store::rooms::{NewRoom, Room, RoomChanges};
 use crate::time::{self, Timestamp};

@@ -15,10 +15,10 @@ use super::frames::handle_text;
 use super::hub::Connection;
 use super::protocol::{ClientFrame, close, encode, error_frame};
 use crate::auth::AuthUser;
-use crate::http::access::RoomAccess;
 use crate::http::messages::SenderView;
 use crate::http::rooms::my_rooms;
 use crate::http::users::Me;
+use crate::service::access::RoomAccess;
 use crate::state::AppState;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(30);

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::protocol::{close, encode};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::http::access::RoomAccess;
+use crate::service::access::RoomAccess;
 use crate::state::AppState;
 
 pub async fn recheck_sockets(state: AppState) {

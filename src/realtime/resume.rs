@@ -11,8 +11,8 @@ use super::hub::Connection;
 use super::protocol::encode;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::http::access::RoomAccess;
 use crate::http::messages;
+use crate::service::access::RoomAccess;
 use crate::state::AppState;
 use crate::store::messages::Page;
 

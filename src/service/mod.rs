@@ -1,0 +1,4 @@
+//! The product's rules, once, below both transports: REST handlers and WebSocket frames call
+//! these use-cases, which check access, change the store and publish the domain events.
+
+pub mod access;
