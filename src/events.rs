@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::http::messages::MessageView;
-use crate::http::rooms::RoomView;
-use crate::http::users::PublicProfile;
 use crate::time::Timestamp;
+use crate::views::MessageView;
+use crate::views::PublicProfile;
+use crate::views::RoomView;
 
 #[derive(Debug, Clone)]
 pub enum DomainEvent {

@@ -19,6 +19,7 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod uploads;
+pub mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::ErrorBody;
 use super::extract::{ClientIp, DEVICE_ID_HEADER, DeviceId, Json, Path, UserAgent, parse_json};
-use super::users::Me;
 use crate::auth::AuthUser;
 use crate::auth::passwords::password_problem;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
@@ -24,6 +23,7 @@ use crate::state::AppState;
 use crate::store::sessions::{NewSession, Refresh};
 use crate::store::users::{NewUser, User};
 use crate::time::{self, Timestamp};
+use crate::views::Me;
 
 pub const REFRESH_COOKIE: &str = "refresh_token";
 const COOKIE_PATH: &str = "/api/v1/auth";

@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use super::ErrorBody;
 use super::extract::Json;
-use super::rooms::{RoomList, RoomView, my_rooms, room_view};
+use super::rooms::{RoomList, my_rooms};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::events::DomainEvent;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::rooms::NewRoom;
+use crate::views::rooms::{RoomView, room_view};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(open_dm, list_dms))

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
 use super::rooms::{publish_departure, publish_joined};
-use super::users::PublicProfile;
 use super::{ErrorBody, Page, page_limit};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -18,6 +17,7 @@ use crate::service::access::{Role, RoomAccess};
 use crate::state::AppState;
 use crate::store::members::Ban;
 use crate::time::{self, Timestamp};
+use crate::views::PublicProfile;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

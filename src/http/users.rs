@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -16,8 +16,8 @@ use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::{DomainEvent, RevokeReason};
 use crate::state::AppState;
 use crate::store::users::{ProfileChanges, User};
-use crate::time::{self, Timestamp};
 use crate::uploads::sniff::IMAGE_TYPES;
+use crate::views::{Me, PublicProfile};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,73 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(search_users))
         .routes(routes!(get_user))
-}
-
-/// The signed-in user's own account.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub id: Uuid,
-    pub username: String,
-    pub email: Option<String>,
-    pub display_name: String,
-    pub status_text: String,
-    pub avatar_url: Option<String>,
-    #[serde(serialize_with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(serialize_with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-/// What anyone signed in may see of a user.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PublicProfile {
-    pub id: Uuid,
-    pub username: String,
-    pub display_name: String,
-    pub avatar_url: Option<String>,
-    pub status_text: String,
-    pub online: bool,
-    #[serde(serialize_with = "time::rfc3339_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_seen_at: Option<Timestamp>,
-}
-
-/// A signed URL of the avatar's bytes: anyone shown the profile can load the picture with a
-/// plain `<img src>`, without being able to see the user's other uploads.
-fn avatar_url(state: &AppState, user: &User) -> Option<String> {
-    user.avatar_upload_id
-        .map(|id| super::uploads::content_url(state, id))
-}
-
-impl Me {
-    pub fn new(state: &AppState, user: User) -> Me {
-        Me {
-            avatar_url: avatar_url(state, &user),
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            status_text: user.status_text,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }
-    }
-}
-
-impl PublicProfile {
-    pub fn new(state: &AppState, user: User, online: bool) -> PublicProfile {
-        PublicProfile {
-            avatar_url: avatar_url(state, &user),
-            id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-            status_text: user.status_text,
-            online,
-            last_seen_at: user.last_seen_at,
-        }
-    }
 }
 
 async fn load_me(state: &AppState, auth: AuthUser) -> ApiResult<User> {

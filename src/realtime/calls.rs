@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::hub::ConnId;
-use crate::http::messages::SenderView;
+use crate::views::SenderView;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Participant {

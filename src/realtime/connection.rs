@@ -15,11 +15,11 @@ use super::frames::handle_text;
 use super::hub::Connection;
 use super::protocol::{ClientFrame, close, encode, error_frame};
 use crate::auth::AuthUser;
-use crate::http::messages::SenderView;
 use crate::http::rooms::my_rooms;
-use crate::http::users::Me;
 use crate::service::access::RoomAccess;
 use crate::state::AppState;
+use crate::views::Me;
+use crate::views::SenderView;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::delivery::{self, Delivery, Frame};
 use super::protocol::encode;
 use crate::events::DomainEvent;
-use crate::http::rooms::room_view;
 use crate::state::AppState;
 use crate::time;
+use crate::views::rooms::room_view;
 
 /// Runs until the event bus closes (the process ends).
 pub async fn run(state: AppState) {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::protocol::close;
 use super::subscription::Subscription;
-use crate::http::messages::SenderView;
+use crate::views::SenderView;
 
 pub type ConnId = Uuid;
 

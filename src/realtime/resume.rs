@@ -11,10 +11,10 @@ use super::hub::Connection;
 use super::protocol::encode;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::http::messages;
 use crate::service::access::RoomAccess;
 use crate::state::AppState;
 use crate::store::messages::Page;
+use crate::views::messages::message_views;
 
 /// Messages replayed by one `subscribe` with `since`; beyond, `has_more` sends the client to REST.
 const REPLAY_LIMIT: u32 = 100;
@@ -117,7 +117,7 @@ async fn missed_since(
         .history(room_id, Page::After(since), REPLAY_LIMIT)
         .await?;
     let seqs: Vec<i64> = missed.iter().map(|m| m.seq).collect();
-    let frames = messages::message_views(state, auth.user_id, missed)
+    let frames = message_views(state, auth.user_id, missed)
         .await?
         .into_iter()
         .zip(seqs)

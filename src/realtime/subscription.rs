@@ -201,7 +201,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::messages::SenderView;
+    use crate::views::SenderView;
     use axum::extract::ws::Message;
     use tokio::sync::mpsc::Receiver;
 
