@@ -18,8 +18,8 @@ use super::protocol::{ClientFrame, FrameRef, close, encode, error_frame};
 use super::resume;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::http::messages::{self, PostMessage};
 use crate::service::access::RoomAccess;
+use crate::service::messages::{self, PostMessage};
 use crate::state::AppState;
 
 /// Frames other than send_message, per connection per second.

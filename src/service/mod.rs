@@ -2,3 +2,4 @@
 //! these use-cases, which check access, change the store and publish the domain events.
 
 pub mod access;
+pub mod messages;

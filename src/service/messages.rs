@@ -1,0 +1,331 @@
+//! Messages: history, posting (idempotent), edits, deletes, reactions, read cursors, search.
+//! Each use-case checks the caller's standing, changes the store and publishes what changed.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::access::{Role, RoomAccess};
+use crate::auth::AuthUser;
+use crate::domain::MessageContent;
+use crate::error::{ApiError, ApiResult};
+use crate::events::DomainEvent;
+use crate::state::AppState;
+use crate::store::messages::{Message, NewMessage, Page};
+use crate::time;
+use crate::views::messages::{MessageView, message_view, message_views};
+
+const MAX_ATTACHMENTS: usize = 10;
+
+/// A page of a room's history, oldest first, and whether more lies beyond it.
+pub async fn history(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    page: Page,
+    limit: u32,
+) -> ApiResult<(Vec<MessageView>, bool)> {
+    RoomAccess::load(state, auth, room_id).await?;
+    let (messages, has_more) = state.store.history(room_id, page, limit).await?;
+    Ok((
+        message_views(state, auth.user_id, messages).await?,
+        has_more,
+    ))
+}
+
+/// A new message, as REST's body and the WebSocket `send_message` frame carry it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PostMessage {
+    pub content: String,
+    pub reply_to_id: Option<Uuid>,
+    #[serde(default)]
+    pub attachment_ids: Vec<Uuid>,
+    /// Your own id for this message: retries with the same one never create a second message.
+    pub client_msg_id: Option<String>,
+}
+
+/// Posting locks are striped by room: enough stripes that unrelated rooms rarely wait on
+/// each other, few enough to cost nothing.
+fn room_lock(room_id: Uuid) -> &'static tokio::sync::Mutex<()> {
+    static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+        std::sync::LazyLock::new(|| (0..128).map(|_| tokio::sync::Mutex::new(())).collect());
+    &STRIPES[(room_id.as_u128() % STRIPES.len() as u128) as usize]
+}
+
+/// Posts a message; `true` when it is new, `false` when `client_msg_id` named an earlier one.
+pub async fn post(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    body: PostMessage,
+) -> ApiResult<(MessageView, bool)> {
+    let access = RoomAccess::load(state, auth, room_id).await?;
+    access.require_member()?;
+    // A message of attachments alone may have no text; otherwise text is required.
+    let content = if body.content.trim().is_empty() && !body.attachment_ids.is_empty() {
+        String::new()
+    } else {
+        MessageContent::parse(&body.content, state.settings.messages.max_content_chars)
+            .map_err(|why| ApiError::validation("content", why))?
+            .into_inner()
+    };
+    if let Some(id) = &body.client_msg_id
+        && (id.is_empty() || id.len() > 64 || id.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "client_msg_id",
+            "must be 1 to 64 characters",
+        ));
+    }
+    if let Some(reply_to) = body.reply_to_id {
+        let parent = state.store.message(reply_to).await?;
+        if parent.is_none_or(|p| p.room_id != room_id) {
+            return Err(ApiError::validation(
+                "reply_to_id",
+                "is not a message in this room",
+            ));
+        }
+    }
+    let mut attachment_ids = body.attachment_ids;
+    attachment_ids.dedup();
+    if attachment_ids.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::validation(
+            "attachment_ids",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        ));
+    }
+    if state
+        .store
+        .uploads_owned_by(auth.user_id, &attachment_ids)
+        .await?
+        .len()
+        != attachment_ids.len()
+    {
+        return Err(ApiError::validation(
+            "attachment_ids",
+            "must be uploads of yours",
+        ));
+    }
+    // Commit and publish under the room's lock, so live events leave in id order even when
+    // posts race (the database orders the commits; this keeps the publishing in that order).
+    let _ordered = room_lock(room_id).lock().await;
+    let (message, created) = state
+        .store
+        .post_message(NewMessage {
+            room_id,
+            sender_id: auth.user_id,
+            content: &content,
+            reply_to_id: body.reply_to_id,
+            client_msg_id: body.client_msg_id.as_deref(),
+            attachment_ids: &attachment_ids,
+        })
+        .await?;
+    if message.room_id != room_id {
+        // The same client_msg_id was used earlier in another room: not the same message.
+        return Err(ApiError::Conflict {
+            code: "client_msg_id_reused",
+            message: "that client_msg_id was used in another room",
+        });
+    }
+    let seq = message.seq;
+    let view = message_view(state, auth.user_id, message).await?;
+    if created {
+        state.events.publish(DomainEvent::MessageCreated {
+            room_id,
+            seq,
+            message: Arc::new(view.clone()),
+        });
+    }
+    Ok((view, created))
+}
+
+/// Loads a message the caller may see, with the caller's standing in its room.
+async fn visible_message(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+) -> ApiResult<(Message, RoomAccess)> {
+    let message = state
+        .store
+        .message(id)
+        .await?
+        .ok_or(ApiError::NotFound("no such message"))?;
+    let access = RoomAccess::load(state, auth, message.room_id)
+        .await
+        .map_err(|err| match err {
+            ApiError::NotFound(_) => ApiError::NotFound("no such message"),
+            other => other,
+        })?;
+    Ok((message, access))
+}
+
+/// One message the caller may see.
+pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<MessageView> {
+    let (message, _) = visible_message(state, auth, id).await?;
+    message_view(state, auth.user_id, message).await
+}
+
+/// Edit the content of your own message, within `messages.edit_window_secs` of sending it.
+pub async fn edit(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    content: &str,
+) -> ApiResult<MessageView> {
+    let (message, access) = visible_message(state, auth, id).await?;
+    access.require_member()?;
+    if message.sender_id != Some(auth.user_id) {
+        return Err(ApiError::Forbidden("only the sender may edit a message"));
+    }
+    if message.deleted_at.is_some() {
+        return Err(ApiError::NotFound("the message was deleted"));
+    }
+    let window = chrono::Duration::seconds(state.settings.messages.edit_window_secs as i64);
+    if time::now() - message.created_at > window {
+        return Err(ApiError::Forbidden(
+            "the edit window for this message has passed",
+        ));
+    }
+    let content = MessageContent::parse(content, state.settings.messages.max_content_chars)
+        .map_err(|why| ApiError::validation("content", why))?;
+    let edited = state
+        .store
+        .edit_message(id, content.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("the message was deleted"))?;
+    let view = message_view(state, auth.user_id, edited).await?;
+    state.events.publish(DomainEvent::MessageEdited {
+        room_id: view.room_id,
+        message: Arc::new(view.clone()),
+    });
+    Ok(view)
+}
+
+/// Delete a message (the sender, or an admin of its room). The tombstone stays in history.
+pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
+    let (message, access) = visible_message(state, auth, id).await?;
+    let role = access.require_member()?;
+    if message.sender_id != Some(auth.user_id) && role < Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only the sender or a room admin may delete a message",
+        ));
+    }
+    if state.store.delete_message(id).await? {
+        state.events.publish(DomainEvent::MessageDeleted {
+            room_id: message.room_id,
+            message_id: id,
+        });
+    }
+    Ok(())
+}
+
+/// An emoji is a short run of visible characters (a grapheme or a `:shortcode:`).
+fn parse_emoji(raw: &str) -> ApiResult<&str> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ApiError::validation(
+            "emoji",
+            "must be 1 to 64 bytes without spaces",
+        ))
+    }
+}
+
+/// Adds (`added`) or takes back the caller's reaction; both are idempotent.
+pub async fn react(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    emoji: &str,
+    added: bool,
+) -> ApiResult<()> {
+    let emoji = parse_emoji(emoji)?;
+    let (message, access) = visible_message(state, auth, id).await?;
+    access.require_member()?;
+    if message.deleted_at.is_some() {
+        return Err(ApiError::NotFound("the message was deleted"));
+    }
+    let changed = if added {
+        state.store.add_reaction(id, auth.user_id, emoji).await?
+    } else {
+        state.store.remove_reaction(id, auth.user_id, emoji).await?
+    };
+    if changed {
+        state.events.publish(DomainEvent::Reaction {
+            room_id: message.room_id,
+            message_id: id,
+            emoji: emoji.to_string(),
+            user_id: auth.user_id,
+            added,
+        });
+    }
+    Ok(())
+}
+
+/// Move your read cursor in a room forward (it never moves back).
+pub async fn read(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    message_id: Uuid,
+) -> ApiResult<()> {
+    let access = RoomAccess::load(state, auth, room_id).await?;
+    access.require_member()?;
+    let message = state.store.message(message_id).await?;
+    if message.is_none_or(|m| m.room_id != room_id) {
+        return Err(ApiError::validation(
+            "message_id",
+            "is not a message in this room",
+        ));
+    }
+    if state
+        .store
+        .mark_read(room_id, auth.user_id, message_id)
+        .await?
+    {
+        state.events.publish(DomainEvent::Read {
+            room_id,
+            user_id: auth.user_id,
+            message_id,
+        });
+    }
+    Ok(())
+}
+
+/// Full-text search over the caller's rooms (or one room they may see), newest first:
+/// up to `limit` messages, and the cursor of the next page when there is one.
+pub async fn search(
+    state: &AppState,
+    auth: &AuthUser,
+    q: &str,
+    room_id: Option<Uuid>,
+    cursor: Option<Uuid>,
+    limit: u32,
+) -> ApiResult<(Vec<MessageView>, Option<Uuid>)> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(ApiError::BadRequest("q must be 1 to 200 characters".into()));
+    }
+    if let Some(room_id) = room_id {
+        RoomAccess::load(state, auth, room_id).await?;
+    }
+    let mut found = state
+        .store
+        .search_messages(auth.user_id, q, room_id, cursor, limit + 1)
+        .await?;
+    let next_cursor = if found.len() > limit as usize {
+        found.truncate(limit as usize);
+        found.last().map(|m| m.id)
+    } else {
+        None
+    };
+    Ok((
+        message_views(state, auth.user_id, found).await?,
+        next_cursor,
+    ))
+}
