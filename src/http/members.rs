@@ -1,4 +1,4 @@
-//! `/rooms/{id}/members` and `/rooms/{id}/bans`: who is in a room, with which role, and who may not be.
+//! `/rooms/{id}/members` and `/rooms/{id}/bans`: parse, call `service::members`, render.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,16 +8,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
-use super::rooms::{publish_departure, publish_joined};
 use super::{ErrorBody, Page, page_limit};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::events::DomainEvent;
-use crate::service::access::{Role, RoomAccess};
+use crate::error::ApiResult;
+use crate::service::members;
 use crate::state::AppState;
-use crate::store::members::Ban;
-use crate::time::{self, Timestamp};
-use crate::views::PublicProfile;
+use crate::views::members::{BanView, MemberView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,17 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_member, change_role))
         .routes(routes!(ban_user, list_bans))
         .routes(routes!(unban_user))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberView {
-    pub user: PublicProfile,
-    pub role: String,
-    #[serde(serialize_with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub joined_at: Timestamp,
-    /// How far this member has read (read receipts).
-    pub read_up_to: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -56,26 +41,15 @@ async fn list_members(
     Path(id): Path<Uuid>,
     Query(params): Query<MemberParams>,
 ) -> ApiResult<Json<Page<MemberView>>> {
-    RoomAccess::load(&state, &auth, id).await?;
     let limit = page_limit(params.limit)?;
-    let mut members = state.store.members(id, params.cursor, limit + 1).await?;
-    let next_cursor = if members.len() > limit as usize {
-        members.truncate(limit as usize);
-        members.last().map(|m| m.user.id.to_string())
-    } else {
-        None
-    };
-    let items = members
+    let (found, has_more) = members::list(&state, &auth, id, params.cursor, limit).await?;
+    let next_cursor = found
+        .last()
+        .filter(|_| has_more)
+        .map(|m| m.user.id.to_string());
+    let items = found
         .into_iter()
-        .map(|m| {
-            let online = state.presence.is_online(m.user.id);
-            MemberView {
-                user: PublicProfile::new(&state, m.user, online),
-                role: m.role,
-                joined_at: m.joined_at,
-                read_up_to: m.read_message_id,
-            }
-        })
+        .map(|m| MemberView::new(&state, m))
         .collect();
     Ok(Json(Page { items, next_cursor }))
 }
@@ -102,44 +76,8 @@ async fn add_members(
     Path(id): Path<Uuid>,
     Json(body): Json<AddMembers>,
 ) -> ApiResult<Json<Added>> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_admin()?;
-    if body.user_ids.is_empty() || body.user_ids.len() > 100 {
-        return Err(ApiError::validation("user_ids", "must list 1 to 100 users"));
-    }
-    for user in &body.user_ids {
-        if state.store.active_ban(id, *user).await?.is_some() {
-            return Err(ApiError::validation(
-                "user_ids",
-                format!("{user} is banned from this room"),
-            ));
-        }
-    }
-    let added = state
-        .store
-        .add_members(id, &body.user_ids, "member")
-        .await?;
-    for user in &added {
-        publish_joined(&state, id, *user).await?;
-    }
+    let added = members::add(&state, &auth, id, &body.user_ids).await?;
     Ok(Json(Added { added }))
-}
-
-/// Checks that `actor` outranks `target` (owners outrank admins outrank members).
-async fn outranks(state: &AppState, access: &RoomAccess, target: Uuid) -> ApiResult<Role> {
-    let actor = access.require_admin()?;
-    let target_role = state
-        .store
-        .membership(access.room.id, target)
-        .await?
-        .map(|m| Role::parse(&m.role));
-    match target_role {
-        Some(role) if role >= actor => Err(ApiError::Forbidden(
-            "you may only act on members below your role",
-        )),
-        Some(role) => Ok(role),
-        None => Err(ApiError::NotFound("no such member")),
-    }
 }
 
 /// Remove a member (admins; owners may remove admins), or yourself (the same as leaving).
@@ -152,18 +90,7 @@ async fn remove_member(
     auth: AuthUser,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_member()?;
-    if access.is_direct() {
-        return Err(ApiError::Forbidden(
-            "direct messages have no member management",
-        ));
-    }
-    if user_id != auth.user_id {
-        outranks(&state, &access, user_id).await?;
-    }
-    let departure = state.store.remove_member(id, user_id).await?;
-    publish_departure(&state, id, user_id, &departure);
+    members::remove(&state, &auth, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,24 +112,7 @@ async fn change_role(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     Json(body): Json<ChangeRole>,
 ) -> ApiResult<StatusCode> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_owner()?;
-    let role = match body.role.as_str() {
-        "admin" => "admin",
-        "member" => "member",
-        _ => return Err(ApiError::validation("role", "must be admin or member")),
-    };
-    if user_id == auth.user_id {
-        return Err(ApiError::Forbidden("the owner's role cannot be changed"));
-    }
-    if !state.store.set_role(id, user_id, role).await? {
-        return Err(ApiError::NotFound("no such member"));
-    }
-    state.events.publish(DomainEvent::MemberRoleChanged {
-        room_id: id,
-        user_id,
-        role,
-    });
+    members::change_role(&state, &auth, id, user_id, &body.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,31 +122,6 @@ pub struct BanRequest {
     /// Omit for a ban without end.
     pub duration_secs: Option<u64>,
     pub reason: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BanView {
-    pub user_id: Uuid,
-    pub banned_by: Option<Uuid>,
-    pub reason: String,
-    #[serde(serialize_with = "time::rfc3339_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub until: Option<Timestamp>,
-    #[serde(serialize_with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-impl From<Ban> for BanView {
-    fn from(ban: Ban) -> BanView {
-        BanView {
-            user_id: ban.user_id,
-            banned_by: ban.banned_by,
-            reason: ban.reason,
-            until: ban.until,
-            created_at: ban.created_at,
-        }
-    }
 }
 
 /// Ban someone (admins): they are removed and cannot join, post or read until the ban ends.
@@ -250,48 +135,15 @@ async fn ban_user(
     Path(id): Path<Uuid>,
     Json(body): Json<BanRequest>,
 ) -> ApiResult<(StatusCode, Json<BanView>)> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_admin()?;
-    if body.user_id == auth.user_id {
-        return Err(ApiError::validation("user_id", "you cannot ban yourself"));
-    }
-    // Members must rank below the banner; non-members (e.g. visitors of a public room) may be banned too.
-    if state.store.membership(id, body.user_id).await?.is_some() {
-        outranks(&state, &access, body.user_id).await?;
-    }
-    let reason = body.reason.unwrap_or_default();
-    if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "reason",
-            "must be at most 500 characters without control characters",
-        ));
-    }
-    let until = match body.duration_secs {
-        Some(0) => return Err(ApiError::validation("duration_secs", "must be at least 1")),
-        Some(secs) if secs > 10 * 365 * 86_400 => {
-            return Err(ApiError::validation(
-                "duration_secs",
-                "must be at most ten years",
-            ));
-        }
-        Some(secs) => Some(time::now() + chrono::Duration::seconds(secs as i64)),
-        None => None,
-    };
-    let ban = Ban {
-        user_id: body.user_id,
-        banned_by: Some(auth.user_id),
-        reason,
-        until,
-        created_at: time::now(),
-    };
-    let departure = state.store.ban(id, &ban).await?;
-    state.events.publish(DomainEvent::Banned {
-        room_id: id,
-        user_id: ban.user_id,
-        until: ban.until,
-        reason: ban.reason.clone(),
-    });
-    publish_departure(&state, id, ban.user_id, &departure);
+    let ban = members::ban(
+        &state,
+        &auth,
+        id,
+        body.user_id,
+        body.duration_secs,
+        body.reason,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(ban.into())))
 }
 
@@ -305,12 +157,8 @@ async fn list_bans(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Page<BanView>>> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_admin()?;
     // Bans in force are few; they come as one page.
-    let items = state
-        .store
-        .bans(id)
+    let items = members::bans(&state, &auth, id)
         .await?
         .into_iter()
         .map(BanView::from)
@@ -331,10 +179,6 @@ async fn unban_user(
     auth: AuthUser,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let access = RoomAccess::load(&state, &auth, id).await?;
-    access.require_admin()?;
-    if !state.store.unban(id, user_id).await? {
-        return Err(ApiError::NotFound("no such ban"));
-    }
+    members::unban(&state, &auth, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
