@@ -12,6 +12,7 @@ pub mod rtc;
 pub mod uploads;
 pub mod users;
 mod web;
+mod ws;
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         // Swagger UI's assets are compiled in (the `vendored` feature): the docs work offline.
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         // The WebSocket protocol is documented in docs/protocol.md, not in OpenAPI.
-        .merge(crate::realtime::router())
+        .merge(ws::router())
         .fallback(web::serve)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     with_layers(routes, &state).with_state(state)
