@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 use crate::views::MessageView;
 use crate::views::PublicProfile;
 use crate::views::RoomView;
+use crate::views::messages::BroadcastMessage;
 
 #[derive(Debug, Clone)]
 pub enum DomainEvent {
@@ -36,7 +37,7 @@ pub enum DomainEvent {
     },
     MessageEdited {
         room_id: Uuid,
-        message: Arc<MessageView>,
+        message: Arc<BroadcastMessage>,
     },
     MessageDeleted {
         room_id: Uuid,

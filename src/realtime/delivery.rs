@@ -35,8 +35,17 @@ impl Delivery {
             seq: None,
             frame: Frame(frame),
             except,
+            personal: Vec::new(),
         }
     }
+}
+
+/// A receiver whose copy of a room frame differs from everyone else's (their own `me` in an
+/// edited message's reactions): that user's sockets get `frame` instead of the shared one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Personal {
+    pub user_id: Uuid,
+    pub frame: Frame,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,12 +53,14 @@ impl Delivery {
 pub enum Delivery {
     /// To every socket following the room but `except`. `seq`, the number of the message a
     /// `message_new` carries, lets each socket drop a message it already has (see
-    /// `subscription`).
+    /// `subscription`). `personal` lists the few receivers who get a frame of their own.
     ToRoom {
         room_id: Uuid,
         seq: Option<i64>,
         frame: Frame,
         except: Option<ConnId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        personal: Vec<Personal>,
     },
     ToUser {
         user_id: Uuid,
@@ -107,7 +118,8 @@ pub fn apply(state: &AppState, delivery: &Delivery) {
             seq,
             frame,
             except,
-        } => hub.to_room(*room_id, *seq, &frame.0, *except),
+            personal,
+        } => hub.to_room(*room_id, *seq, &frame.0, *except, personal),
         Delivery::ToUser { user_id, frame } => hub.to_user(*user_id, &frame.0),
         Delivery::ToConnection {
             connection_id,
@@ -127,7 +139,7 @@ pub fn apply(state: &AppState, delivery: &Delivery) {
             member_ids,
             frame,
         } => {
-            hub.to_room(*room_id, None, &frame.0, None);
+            hub.to_room(*room_id, None, &frame.0, None, &[]);
             for member in member_ids {
                 // Members not following the room on some socket still learn it there.
                 for conn in hub.user_connections(*member) {
@@ -158,6 +170,7 @@ mod tests {
             seq: None,
             frame: Frame(Utf8Bytes::from_static(r#"{"type":"typing","active":true}"#)),
             except: Some(Uuid::now_v7()),
+            personal: Vec::new(),
         };
         let bytes = serde_json::to_vec(&delivery).unwrap();
         let back: Delivery = serde_json::from_slice(&bytes).unwrap();

@@ -6,11 +6,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 use uuid::Uuid;
 
-use super::delivery::{self, Delivery, Frame};
+use super::delivery::{self, Delivery, Frame, Personal};
 use super::protocol::encode;
 use crate::events::DomainEvent;
 use crate::state::AppState;
 use crate::time;
+use crate::views::MessageView;
 use crate::views::rooms::room_view;
 
 /// Runs until the event bus closes (the process ends).
@@ -42,6 +43,7 @@ fn to_room(room_id: Uuid, seq: Option<i64>, frame: &serde_json::Value) -> Delive
         seq,
         frame: Frame(encode(frame)),
         except: None,
+        personal: Vec::new(),
     }
 }
 
@@ -56,11 +58,26 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             Some(*seq),
             &json!({"type": "message_new", "message": &**message}),
         )],
-        DomainEvent::MessageEdited { room_id, message } => vec![to_room(
-            *room_id,
-            None,
-            &json!({"type": "message_edited", "message": &**message}),
-        )],
+        DomainEvent::MessageEdited { room_id, message } => {
+            // One frame for everyone, and one for each reader who reacted (their own `me`).
+            let edited = |view: &MessageView| {
+                Frame(encode(&json!({"type": "message_edited", "message": view})))
+            };
+            vec![Delivery::ToRoom {
+                room_id: *room_id,
+                seq: None,
+                frame: edited(&message.view),
+                except: None,
+                personal: message
+                    .reactors()
+                    .into_iter()
+                    .map(|user_id| Personal {
+                        user_id,
+                        frame: edited(&message.for_reader(user_id)),
+                    })
+                    .collect(),
+            }]
+        }
         DomainEvent::MessageDeleted {
             room_id,
             message_id,

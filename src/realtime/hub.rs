@@ -12,6 +12,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
+use super::delivery::Personal;
 use super::protocol::close;
 use super::subscription::Subscription;
 use crate::views::SenderView;
@@ -327,22 +328,26 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Sends one encoded frame to every subscriber of a room (but `except`); `seq` numbers a
-    /// `message_new`. The subscriber list is copied out first, so the registry is not locked
-    /// while queueing (each subscription locks only itself).
+    /// Sends one encoded frame to every subscriber of a room (but `except`), or a user's own
+    /// frame from `personal`; `seq` numbers a `message_new`. The subscriber list is copied out
+    /// first, so the registry is not locked while queueing (each subscription locks only itself).
     pub fn to_room(
         &self,
         room_id: Uuid,
         seq: Option<i64>,
         frame: &Utf8Bytes,
         except: Option<ConnId>,
+        personal: &[Personal],
     ) {
         let start = Instant::now();
         let subscribers: Vec<Arc<Subscription>> = match self.read().rooms.get(&room_id) {
             Some(subscribers) => subscribers.values().cloned().collect(),
             None => return,
         };
+        let personal: HashMap<Uuid, &Utf8Bytes> =
+            personal.iter().map(|p| (p.user_id, &p.frame.0)).collect();
         for subscription in subscribers.iter().filter(|s| Some(s.conn.id) != except) {
+            let frame = personal.get(&subscription.conn.user.id).unwrap_or(&frame);
             subscription.deliver(seq, frame);
         }
         metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());

@@ -15,7 +15,7 @@ use crate::events::DomainEvent;
 use crate::state::AppState;
 use crate::store::messages::{Message, NewMessage, Page};
 use crate::time;
-use crate::views::messages::{MessageView, message_view, message_views};
+use crate::views::messages::{BroadcastMessage, MessageView, message_view, message_views};
 
 const MAX_ATTACHMENTS: usize = 10;
 
@@ -30,7 +30,7 @@ pub async fn history(
     RoomAccess::load(state, auth, room_id).await?;
     let (messages, has_more) = state.store.history(room_id, page, limit).await?;
     Ok((
-        message_views(state, auth.user_id, messages).await?,
+        message_views(state, Some(auth.user_id), messages).await?,
         has_more,
     ))
 }
@@ -130,7 +130,10 @@ pub async fn post(
         });
     }
     let seq = message.seq;
-    let view = message_view(state, auth.user_id, message).await?;
+    // A new message has no reactions yet, so its view is the same for every reader; an earlier
+    // one (a retry) is shown to its poster only.
+    let viewer = (!created).then_some(auth.user_id);
+    let view = message_view(state, viewer, message).await?;
     if created {
         state.events.publish(DomainEvent::MessageCreated {
             room_id,
@@ -164,7 +167,7 @@ async fn visible_message(
 /// One message the caller may see.
 pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<MessageView> {
     let (message, _) = visible_message(state, auth, id).await?;
-    message_view(state, auth.user_id, message).await
+    message_view(state, Some(auth.user_id), message).await
 }
 
 /// Edit the content of your own message, within `messages.edit_window_secs` of sending it.
@@ -195,10 +198,11 @@ pub async fn edit(
         .edit_message(id, content.as_str())
         .await?
         .ok_or(ApiError::NotFound("the message was deleted"))?;
-    let view = message_view(state, auth.user_id, edited).await?;
+    let edited = BroadcastMessage::build(state, edited).await?;
+    let view = edited.for_reader(auth.user_id);
     state.events.publish(DomainEvent::MessageEdited {
         room_id: view.room_id,
-        message: Arc::new(view.clone()),
+        message: Arc::new(edited),
     });
     Ok(view)
 }
@@ -325,7 +329,7 @@ pub async fn search(
         None
     };
     Ok((
-        message_views(state, auth.user_id, found).await?,
+        message_views(state, Some(auth.user_id), found).await?,
         next_cursor,
     ))
 }

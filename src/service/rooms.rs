@@ -228,10 +228,8 @@ pub async fn update(
         .ok_or(ApiError::NotFound("no such room"))?;
     let standing = access.membership.map(|m| (m.role, m.read_seq));
     let view = room_view(state, auth.user_id, room, standing).await?;
-    let mut public = view.clone();
-    (public.my_role, public.unread_count) = (None, None);
     state.events.publish(DomainEvent::RoomUpdated {
-        room: Arc::new(public),
+        room: Arc::new(view.clone().for_everyone()),
     });
     Ok(view)
 }

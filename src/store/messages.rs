@@ -256,10 +256,11 @@ impl Store {
     }
 
     /// Reaction counts for a page of messages, in the order each emoji first appeared.
+    /// `me` is false throughout when there is no viewer (a view for everyone).
     pub async fn reactions_of(
         &self,
         message_ids: &[Uuid],
-        viewer: Uuid,
+        viewer: Option<Uuid>,
     ) -> StoreResult<Vec<ReactionCount>> {
         if message_ids.is_empty() {
             return Ok(Vec::new());
@@ -279,6 +280,12 @@ impl Store {
             }
             query.fetch_all(pool).await
         })?)
+    }
+
+    /// Who reacted to a message with which emoji.
+    pub async fn reactors(&self, message_id: Uuid) -> StoreResult<Vec<(String, Uuid)>> {
+        let sql = "SELECT emoji, user_id FROM reactions WHERE message_id = $1";
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(message_id).fetch_all(pool).await)?)
     }
 
     /// Moves the user's read cursor forward to `message_id` (never back). Returns true when it moved.

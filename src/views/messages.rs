@@ -62,10 +62,10 @@ pub struct MessageView {
 }
 
 /// Turns stored messages into views for `viewer`, with attachments and reactions fetched for
-/// the whole batch in two queries.
+/// the whole batch in two queries. Without a viewer every `me` is false: a view for everyone.
 pub async fn message_views(
     state: &AppState,
-    viewer: Uuid,
+    viewer: Option<Uuid>,
     messages: Vec<Message>,
 ) -> ApiResult<Vec<MessageView>> {
     let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
@@ -123,11 +123,47 @@ pub async fn message_views(
 
 pub async fn message_view(
     state: &AppState,
-    viewer: Uuid,
+    viewer: Option<Uuid>,
     message: Message,
 ) -> ApiResult<MessageView> {
     let mut views = message_views(state, viewer, vec![message]).await?;
     views
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a message view went missing")))
+}
+
+/// A message as it goes to everyone in its room: one view with every `me` false, and who
+/// reacted with what, so each receiver who reacted gets the view with their own `me` filled in.
+#[derive(Debug, Clone)]
+pub struct BroadcastMessage {
+    pub view: MessageView,
+    reactors: Vec<(String, Uuid)>,
+}
+
+impl BroadcastMessage {
+    pub async fn build(state: &AppState, message: Message) -> ApiResult<BroadcastMessage> {
+        let reactors = state.store.reactors(message.id).await?;
+        let view = message_view(state, None, message).await?;
+        Ok(BroadcastMessage { view, reactors })
+    }
+
+    /// Those whose view differs from the shared one (each reacted at least once).
+    pub fn reactors(&self) -> Vec<Uuid> {
+        let mut users: Vec<Uuid> = self.reactors.iter().map(|(_, user)| *user).collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// The view as `reader` sees it.
+    pub fn for_reader(&self, reader: Uuid) -> MessageView {
+        let mut view = self.view.clone();
+        for reaction in &mut view.reactions {
+            reaction.me = self
+                .reactors
+                .iter()
+                .any(|(emoji, user)| *user == reader && *emoji == reaction.emoji);
+        }
+        view
+    }
 }

@@ -42,6 +42,19 @@ pub struct RoomView {
     pub ws_url: String,
 }
 
+impl RoomView {
+    /// The room's own settings without the viewer's standing (role, unread count, their view
+    /// of the last message): what a broadcast to every member may carry.
+    pub fn for_everyone(self) -> RoomView {
+        RoomView {
+            my_role: None,
+            unread_count: None,
+            last_message: None,
+            ..self
+        }
+    }
+}
+
 /// `(role, read_seq)` of the viewer, when a member.
 pub type Standing = Option<(String, i64)>;
 
@@ -56,7 +69,7 @@ pub async fn room_views(
         .filter_map(|(r, _)| r.last_message_id)
         .collect();
     let last_messages = state.store.messages_by_ids(&last_ids).await?;
-    let mut last: HashMap<Uuid, MessageView> = message_views(state, viewer, last_messages)
+    let mut last: HashMap<Uuid, MessageView> = message_views(state, Some(viewer), last_messages)
         .await?
         .into_iter()
         .map(|m| (m.room_id, m))

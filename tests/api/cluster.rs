@@ -15,7 +15,7 @@ use crate::ws_client::{WsClient, room_with};
 
 /// Two instances sharing a database and a Redis, or None (the test is skipped, saying so)
 /// when TEST_REDIS_URL is unset. `.ci/run` sets it and fails without Redis.
-async fn two_instances(backend: Backend) -> Option<(TestServer, TestServer)> {
+pub(crate) async fn two_instances(backend: Backend) -> Option<(TestServer, TestServer)> {
     let Some(redis) = redis_url() else {
         eprintln!("TEST_REDIS_URL is not set: cluster test skipped");
         return None;

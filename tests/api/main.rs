@@ -20,6 +20,7 @@ mod realtime_frames;
 mod realtime_leaks;
 mod realtime_lifecycle;
 mod realtime_recovery;
+mod realtime_views;
 mod refresh;
 mod room_bans;
 mod room_lifecycle;
