@@ -1,4 +1,5 @@
-//! `/users`: my account, profile changes, password change, account deletion, search, profiles.
+//! `/users`: my account, profile changes, password change, account deletion (through
+//! `service::accounts`), search and profiles.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,13 +11,9 @@ use uuid::Uuid;
 use super::extract::{Json, Path, Query};
 use super::{ErrorBody, Page};
 use crate::auth::AuthUser;
-use crate::auth::passwords::password_problem;
-use crate::domain::{DisplayName, Email, StatusText, Username};
-use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::events::{DomainEvent, RevokeReason};
+use crate::error::{ApiError, ApiResult};
+use crate::service::accounts::{self, ProfileUpdate};
 use crate::state::AppState;
-use crate::store::users::{ProfileChanges, User};
-use crate::uploads::sniff::IMAGE_TYPES;
 use crate::views::{Me, PublicProfile};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,20 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user))
 }
 
-async fn load_me(state: &AppState, auth: AuthUser) -> ApiResult<User> {
-    // A live session whose user is gone can only be a deletion racing this request.
-    state
-        .store
-        .user_by_id(auth.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized("the account no longer exists"))
-}
-
 /// My account.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn get_me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Me>> {
-    Ok(Json(Me::new(&state, load_me(&state, auth).await?)))
+    Ok(Json(Me::new(&state, accounts::me(&state, &auth).await?)))
 }
 
 /// `null` and absent differ for `email` and `avatar_upload_id`: null removes, absent leaves.
@@ -69,77 +57,15 @@ async fn update_me(
     auth: AuthUser,
     Json(body): Json<UpdateMe>,
 ) -> ApiResult<Json<Me>> {
-    let mut errors = FieldErrors::new();
-    let mut changes = ProfileChanges::default();
-    let mut check = |field: &str, result: Result<String, &'static str>| match result {
-        Ok(value) => Some(value),
-        Err(why) => {
-            errors.insert(field.into(), why.into());
-            None
-        }
+    let update = ProfileUpdate {
+        username: body.username.as_deref(),
+        email: body.email.as_ref().map(Option::as_deref),
+        display_name: body.display_name.as_deref(),
+        status_text: body.status_text.as_deref(),
+        avatar_upload_id: body.avatar_upload_id,
     };
-    if let Some(raw) = &body.username {
-        changes.username = check("username", Username::parse(raw).map(Username::into_inner));
-    }
-    match &body.email {
-        Some(Some(raw)) => {
-            changes.email = check("email", Email::parse(raw).map(Email::into_inner)).map(Some)
-        }
-        Some(None) => changes.email = Some(None),
-        None => {}
-    }
-    if let Some(raw) = &body.display_name {
-        changes.display_name = check(
-            "display_name",
-            DisplayName::parse(raw).map(DisplayName::into_inner),
-        );
-    }
-    if let Some(raw) = &body.status_text {
-        changes.status_text = check(
-            "status_text",
-            StatusText::parse(raw).map(StatusText::into_inner),
-        );
-    }
-    if let Some(Some(upload_id)) = body.avatar_upload_id {
-        if let Err(why) = check_avatar(&state, auth.user_id, upload_id).await? {
-            errors.insert("avatar_upload_id".into(), why.into());
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let mut user = state
-        .store
-        .update_profile(auth.user_id, changes)
-        .await?
-        .ok_or(ApiError::NotFound("no such user"))?;
-    if let Some(avatar) = body.avatar_upload_id {
-        user = state
-            .store
-            .set_avatar(auth.user_id, avatar)
-            .await?
-            .ok_or(ApiError::NotFound("no such user"))?;
-    }
-    state
-        .events
-        .publish(DomainEvent::UserUpdated { user_id: user.id });
+    let user = accounts::update_profile(&state, &auth, update).await?;
     Ok(Json(Me::new(&state, user)))
-}
-
-/// An avatar must be an image the user uploaded themselves.
-async fn check_avatar(
-    state: &AppState,
-    user_id: Uuid,
-    upload_id: Uuid,
-) -> ApiResult<Result<(), &'static str>> {
-    let owned = state.store.uploads_owned_by(user_id, &[upload_id]).await?;
-    Ok(match owned.first() {
-        None => Err("must be the id of a file you uploaded"),
-        Some(upload) if !IMAGE_TYPES.contains(&upload.content_type.as_str()) => {
-            Err("must be a PNG, JPEG, GIF or WebP image")
-        }
-        Some(_) => Ok(()),
-    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -157,41 +83,8 @@ async fn change_password(
     auth: AuthUser,
     Json(body): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    let user = load_me(&state, auth).await?;
-    verify_own_password(&state, &user, body.current_password, "current_password").await?;
-    if let Some(why) = password_problem(&body.new_password, &user.username) {
-        return Err(ApiError::validation("new_password", why));
-    }
-    let hash = state.passwords.hash(body.new_password).await?;
-    state.store.set_password_hash(user.id, &hash).await?;
-    let revoked = state
-        .store
-        .revoke_other_sessions(user.id, auth.session_id)
-        .await?;
-    state
-        .sessions_revoked(user.id, revoked, RevokeReason::PasswordChanged)
-        .await;
+    accounts::change_password(&state, &auth, body.current_password, body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Re-checks the signed-in user's password before a sensitive change. Failures count towards
-/// the account's failed-login limit, so a stolen access token cannot brute-force it.
-async fn verify_own_password(
-    state: &AppState,
-    user: &User,
-    password: String,
-    field: &str,
-) -> ApiResult<()> {
-    let account = user.id.to_string();
-    if let Some(retry_after) = state.limiter.login_lockout(&account).await {
-        return Err(ApiError::RateLimited { retry_after });
-    }
-    let hash = state.store.password_hash(user.id).await?;
-    if !state.passwords.verify(password, hash).await? {
-        state.limiter.record_failed_login(&account).await;
-        return Err(ApiError::validation(field, "is incorrect"));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -207,15 +100,7 @@ async fn delete_me(
     auth: AuthUser,
     Json(body): Json<DeleteMe>,
 ) -> ApiResult<StatusCode> {
-    let user = load_me(&state, auth).await?;
-    verify_own_password(&state, &user, body.password, "password").await?;
-    let sessions = state.store.delete_user(user.id).await?;
-    state
-        .sessions_revoked(user.id, sessions, RevokeReason::AccountDeleted)
-        .await;
-    state
-        .events
-        .publish(DomainEvent::UserDeleted { user_id: user.id });
+    accounts::delete_account(&state, &auth, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,7 @@
 //! these use-cases, which check access, change the store and publish the domain events.
 
 pub mod access;
+pub mod accounts;
 pub mod dms;
 pub mod members;
 pub mod messages;

@@ -1,0 +1,171 @@
+//! My account: profile changes, password change and account deletion. Sensitive changes
+//! re-check the password, and every change is published for the live sockets.
+
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::auth::passwords::password_problem;
+use crate::domain::{DisplayName, Email, StatusText, Username};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::events::{DomainEvent, RevokeReason};
+use crate::state::AppState;
+use crate::store::users::{ProfileChanges, User};
+use crate::uploads::sniff::IMAGE_TYPES;
+
+/// The signed-in user's account.
+pub async fn me(state: &AppState, auth: &AuthUser) -> ApiResult<User> {
+    // A live session whose user is gone can only be a deletion racing this request.
+    state
+        .store
+        .user_by_id(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))
+}
+
+/// What `PATCH /users/me` may change; `None` leaves a field, `Some(None)` removes the email
+/// or the avatar.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate<'a> {
+    pub username: Option<&'a str>,
+    pub email: Option<Option<&'a str>>,
+    pub display_name: Option<&'a str>,
+    pub status_text: Option<&'a str>,
+    pub avatar_upload_id: Option<Option<Uuid>>,
+}
+
+/// Change my profile. Only the fields given change.
+pub async fn update_profile(
+    state: &AppState,
+    auth: &AuthUser,
+    update: ProfileUpdate<'_>,
+) -> ApiResult<User> {
+    let mut errors = FieldErrors::new();
+    let mut changes = ProfileChanges::default();
+    let mut check = |field: &str, result: Result<String, &'static str>| match result {
+        Ok(value) => Some(value),
+        Err(why) => {
+            errors.insert(field.into(), why.into());
+            None
+        }
+    };
+    if let Some(raw) = update.username {
+        changes.username = check("username", Username::parse(raw).map(Username::into_inner));
+    }
+    match update.email {
+        Some(Some(raw)) => {
+            changes.email = check("email", Email::parse(raw).map(Email::into_inner)).map(Some)
+        }
+        Some(None) => changes.email = Some(None),
+        None => {}
+    }
+    if let Some(raw) = update.display_name {
+        changes.display_name = check(
+            "display_name",
+            DisplayName::parse(raw).map(DisplayName::into_inner),
+        );
+    }
+    if let Some(raw) = update.status_text {
+        changes.status_text = check(
+            "status_text",
+            StatusText::parse(raw).map(StatusText::into_inner),
+        );
+    }
+    if let Some(Some(upload_id)) = update.avatar_upload_id {
+        if let Err(why) = check_avatar(state, auth.user_id, upload_id).await? {
+            errors.insert("avatar_upload_id".into(), why.into());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let mut user = state
+        .store
+        .update_profile(auth.user_id, changes)
+        .await?
+        .ok_or(ApiError::NotFound("no such user"))?;
+    if let Some(avatar) = update.avatar_upload_id {
+        user = state
+            .store
+            .set_avatar(auth.user_id, avatar)
+            .await?
+            .ok_or(ApiError::NotFound("no such user"))?;
+    }
+    state
+        .events
+        .publish(DomainEvent::UserUpdated { user_id: user.id });
+    Ok(user)
+}
+
+/// An avatar must be an image the user uploaded themselves.
+async fn check_avatar(
+    state: &AppState,
+    user_id: Uuid,
+    upload_id: Uuid,
+) -> ApiResult<Result<(), &'static str>> {
+    let owned = state.store.uploads_owned_by(user_id, &[upload_id]).await?;
+    Ok(match owned.first() {
+        None => Err("must be the id of a file you uploaded"),
+        Some(upload) if !IMAGE_TYPES.contains(&upload.content_type.as_str()) => {
+            Err("must be a PNG, JPEG, GIF or WebP image")
+        }
+        Some(_) => Ok(()),
+    })
+}
+
+/// Change my password. Every other session is signed out.
+pub async fn change_password(
+    state: &AppState,
+    auth: &AuthUser,
+    current_password: String,
+    new_password: String,
+) -> ApiResult<()> {
+    let user = me(state, auth).await?;
+    verify_own_password(state, &user, current_password, "current_password").await?;
+    if let Some(why) = password_problem(&new_password, &user.username) {
+        return Err(ApiError::validation("new_password", why));
+    }
+    let hash = state.passwords.hash(new_password).await?;
+    state.store.set_password_hash(user.id, &hash).await?;
+    let revoked = state
+        .store
+        .revoke_other_sessions(user.id, auth.session_id)
+        .await?;
+    state
+        .sessions_revoked(user.id, revoked, RevokeReason::PasswordChanged)
+        .await;
+    Ok(())
+}
+
+/// Re-checks the signed-in user's password before a sensitive change. Failures count towards
+/// the account's failed-login limit, so a stolen access token cannot brute-force it.
+async fn verify_own_password(
+    state: &AppState,
+    user: &User,
+    password: String,
+    field: &str,
+) -> ApiResult<()> {
+    let account = user.id.to_string();
+    if let Some(retry_after) = state.limiter.login_lockout(&account).await {
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    let hash = state.store.password_hash(user.id).await?;
+    if !state.passwords.verify(password, hash).await? {
+        state.limiter.record_failed_login(&account).await;
+        return Err(ApiError::validation(field, "is incorrect"));
+    }
+    Ok(())
+}
+
+/// Delete my account and every session of it.
+pub async fn delete_account(state: &AppState, auth: &AuthUser, password: String) -> ApiResult<()> {
+    let user = me(state, auth).await?;
+    verify_own_password(state, &user, password, "password").await?;
+    let sessions = state.store.delete_user(user.id).await?;
+    state
+        .sessions_revoked(user.id, sessions, RevokeReason::AccountDeleted)
+        .await;
+    state
+        .events
+        .publish(DomainEvent::UserDeleted { user_id: user.id });
+    Ok(())
+}
