@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
-use super::{ErrorBody, Page, page_limit};
+use super::{ErrorBody, Page};
 use crate::auth::AuthUser;
 use crate::error::ApiResult;
 use crate::service::members;
@@ -41,8 +41,7 @@ async fn list_members(
     Path(id): Path<Uuid>,
     Query(params): Query<MemberParams>,
 ) -> ApiResult<Json<Page<MemberView>>> {
-    let limit = page_limit(params.limit)?;
-    let (found, has_more) = members::list(&state, &auth, id, params.cursor, limit).await?;
+    let (found, has_more) = members::list(&state, &auth, id, params.cursor, params.limit).await?;
     let next_cursor = found
         .last()
         .filter(|_| has_more)

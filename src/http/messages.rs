@@ -9,13 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::ErrorBody;
 use super::extract::{Json, Path, Query};
-use super::{ErrorBody, page_limit};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::service::messages::{self, PostMessage};
 use crate::state::AppState;
-use crate::store::messages::Page;
 use crate::views::MessageView;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -58,27 +57,19 @@ async fn list_messages(
     Path(room_id): Path<Uuid>,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<HistoryPage>> {
-    let limit = page_limit(params.limit)?;
-    let page = match (params.before, params.after) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "give before or after, not both".into(),
-            ));
-        }
-        (Some(id), None) => Page::Before(id),
-        (None, Some(id)) => Page::After(id),
-        (None, None) => Page::Latest,
-    };
-    let (items, has_more) = messages::history(&state, &auth, room_id, page, limit).await?;
-    let next_cursor = match page {
-        _ if !has_more => None,
-        Page::After(_) => items.last().map(|m| m.id),
-        _ => items.first().map(|m| m.id),
-    };
+    let history = messages::history(
+        &state,
+        &auth,
+        room_id,
+        params.before,
+        params.after,
+        params.limit,
+    )
+    .await?;
     Ok(Json(HistoryPage {
-        items,
-        has_more,
-        next_cursor,
+        items: history.items,
+        has_more: history.has_more,
+        next_cursor: history.next_cursor,
     }))
 }
 
@@ -226,14 +217,13 @@ async fn search_messages(
     auth: AuthUser,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<Json<SearchPage>> {
-    let limit = page_limit(params.limit)?;
     let (items, next_cursor) = messages::search(
         &state,
         &auth,
         &params.q,
         params.room_id,
         params.cursor,
-        limit,
+        params.limit,
     )
     .await?;
     Ok(Json(SearchPage { items, next_cursor }))

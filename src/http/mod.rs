@@ -114,17 +114,7 @@ pub struct Page<T: ToSchema> {
     pub next_cursor: Option<String>,
 }
 
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 100;
-
-pub fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        ))),
-    }
-}
+pub use crate::service::page_limit;
 
 /// Cursors are opaque to clients: base64url of the last key of the previous page.
 pub fn encode_cursor(key: &str) -> String {

@@ -40,11 +40,11 @@ impl Delivery {
     }
 }
 
-/// A receiver whose copy of a room frame differs from everyone else's (their own `me` in an
-/// edited message's reactions): that user's sockets get `frame` instead of the shared one.
+/// Receivers whose copy of a room frame differs from everyone else's (their own `me` in an
+/// edited message's reactions): these users' sockets get `frame` instead of the shared one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Personal {
-    pub user_id: Uuid,
+    pub user_ids: Vec<Uuid>,
     pub frame: Frame,
 }
 
@@ -53,7 +53,8 @@ pub struct Personal {
 pub enum Delivery {
     /// To every socket following the room but `except`. `seq`, the number of the message a
     /// `message_new` carries, lets each socket drop a message it already has (see
-    /// `subscription`). `personal` lists the few receivers who get a frame of their own.
+    /// `subscription`). `personal`: receivers who get a frame of their own instead (an instance
+    /// that predates it ignores it and sends everyone the shared frame).
     ToRoom {
         room_id: Uuid,
         seq: Option<i64>,

@@ -1,5 +1,7 @@
 //! Turns domain events into deliveries for exactly the sockets allowed to see them: each event
-//! is encoded once, and the same bytes go to every receiver on every instance.
+//! is encoded once, and the same bytes go to every receiver on every instance. The one
+//! exception is an edited message: readers who reacted get a copy with their own `me`, encoded
+//! once per distinct set of emojis.
 
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -59,7 +61,7 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             &json!({"type": "message_new", "message": &**message}),
         )],
         DomainEvent::MessageEdited { room_id, message } => {
-            // One frame for everyone, and one for each reader who reacted (their own `me`).
+            // One frame for everyone, and one per distinct set of emojis readers reacted with.
             let edited = |view: &MessageView| {
                 Frame(encode(&json!({"type": "message_edited", "message": view})))
             };
@@ -69,11 +71,11 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
                 frame: edited(&message.view),
                 except: None,
                 personal: message
-                    .reactors()
+                    .personal_views()
                     .into_iter()
-                    .map(|user_id| Personal {
-                        user_id,
-                        frame: edited(&message.for_reader(user_id)),
+                    .map(|(user_ids, view)| Personal {
+                        user_ids,
+                        frame: edited(&view),
                     })
                     .collect(),
             }]

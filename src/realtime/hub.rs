@@ -344,11 +344,17 @@ impl Hub {
             Some(subscribers) => subscribers.values().cloned().collect(),
             None => return,
         };
-        let personal: HashMap<Uuid, &Utf8Bytes> =
-            personal.iter().map(|p| (p.user_id, &p.frame.0)).collect();
+        let own_frames: Option<HashMap<Uuid, &Utf8Bytes>> = (!personal.is_empty()).then(|| {
+            personal
+                .iter()
+                .flat_map(|p| p.user_ids.iter().map(|user| (*user, &p.frame.0)))
+                .collect()
+        });
         for subscription in subscribers.iter().filter(|s| Some(s.conn.id) != except) {
-            let frame = personal.get(&subscription.conn.user.id).unwrap_or(&frame);
-            subscription.deliver(seq, frame);
+            let own = own_frames
+                .as_ref()
+                .and_then(|frames| frames.get(&subscription.conn.user.id).copied());
+            subscription.deliver(seq, own.unwrap_or(frame));
         }
         metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());
     }

@@ -33,7 +33,7 @@ pub struct ProfileUpdate<'a> {
     pub avatar_upload_id: Option<Option<Uuid>>,
 }
 
-/// Change my profile. Only the fields given change.
+/// Changes the caller's profile: only the fields given.
 pub async fn update_profile(
     state: &AppState,
     auth: &AuthUser,
@@ -112,7 +112,7 @@ async fn check_avatar(
     })
 }
 
-/// Change my password. Every other session is signed out.
+/// Changes the caller's password and signs out every other session.
 pub async fn change_password(
     state: &AppState,
     auth: &AuthUser,
@@ -156,7 +156,7 @@ async fn verify_own_password(
     Ok(())
 }
 
-/// Delete my account and every session of it.
+/// Deletes the caller's account and every session of it.
 pub async fn delete_account(state: &AppState, auth: &AuthUser, password: String) -> ApiResult<()> {
     let user = me(state, auth).await?;
     verify_own_password(state, &user, password, "password").await?;

@@ -16,7 +16,7 @@ fn dm_key(a: Uuid, b: Uuid) -> String {
     format!("{low}:{high}")
 }
 
-/// Get or create the direct-message room with someone: `true` when new (they get
+/// Gets or creates the direct-message room with someone: `true` when new (they get
 /// `dm_created`), `false` when it existed.
 pub async fn open(state: &AppState, auth: &AuthUser, user_id: Uuid) -> ApiResult<(RoomView, bool)> {
     if user_id == auth.user_id {

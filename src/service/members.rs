@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::access::{Role, RoomAccess};
+use super::page_limit;
 use super::rooms::{publish_departure, publish_joined};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -17,16 +18,17 @@ pub async fn list(
     auth: &AuthUser,
     room_id: Uuid,
     cursor: Option<Uuid>,
-    limit: u32,
+    limit: Option<u32>,
 ) -> ApiResult<(Vec<Member>, bool)> {
     RoomAccess::load(state, auth, room_id).await?;
+    let limit = page_limit(limit)?;
     let mut members = state.store.members(room_id, cursor, limit + 1).await?;
     let has_more = members.len() > limit as usize;
     members.truncate(limit as usize);
     Ok((members, has_more))
 }
 
-/// Add people to a room (admins); those who were not members before. Banned users must be
+/// Adds people to a room (admins); returns those who were not members before. Banned users must be
 /// unbanned first.
 pub async fn add(
     state: &AppState,
@@ -71,7 +73,7 @@ async fn outranks(state: &AppState, access: &RoomAccess, target: Uuid) -> ApiRes
     }
 }
 
-/// Remove a member (admins; owners may remove admins), or yourself (the same as leaving).
+/// Removes a member (admins; owners may remove admins), or the caller (the same as leaving).
 pub async fn remove(
     state: &AppState,
     auth: &AuthUser,
@@ -93,7 +95,7 @@ pub async fn remove(
     Ok(())
 }
 
-/// Make a member an admin, or an admin a member (owner).
+/// Makes a member an admin, or an admin a member (owner).
 pub async fn change_role(
     state: &AppState,
     auth: &AuthUser,
@@ -122,7 +124,7 @@ pub async fn change_role(
     Ok(())
 }
 
-/// Ban someone (admins) for `duration_secs`, or for good: they are removed and cannot join,
+/// Bans someone (admins) for `duration_secs`, or for good: they are removed and cannot join,
 /// post or read until the ban ends.
 pub async fn ban(
     state: &AppState,
@@ -177,14 +179,14 @@ pub async fn ban(
     Ok(ban)
 }
 
-/// Bans in force (admins).
+/// Lists the bans in force (admins).
 pub async fn bans(state: &AppState, auth: &AuthUser, room_id: Uuid) -> ApiResult<Vec<Ban>> {
     let access = RoomAccess::load(state, auth, room_id).await?;
     access.require_admin()?;
     Ok(state.store.bans(room_id).await?)
 }
 
-/// Lift a ban (admins).
+/// Lifts a ban (admins).
 pub async fn unban(
     state: &AppState,
     auth: &AuthUser,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::access::{Role, RoomAccess};
+use super::page_limit;
 use crate::auth::AuthUser;
 use crate::domain::MessageContent;
 use crate::error::{ApiError, ApiResult};
@@ -19,20 +20,48 @@ use crate::views::messages::{BroadcastMessage, MessageView, message_view, messag
 
 const MAX_ATTACHMENTS: usize = 10;
 
-/// A page of a room's history, oldest first, and whether more lies beyond it.
+/// A page of a room's history, oldest first.
+pub struct History {
+    pub items: Vec<MessageView>,
+    /// More messages lie beyond this page in the direction asked for.
+    pub has_more: bool,
+    /// The id to pass as `before` (or `after`, when paging forward) for the next page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// The latest messages of a room, or those `before` or `after` an id (not both).
 pub async fn history(
     state: &AppState,
     auth: &AuthUser,
     room_id: Uuid,
-    page: Page,
-    limit: u32,
-) -> ApiResult<(Vec<MessageView>, bool)> {
+    before: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: Option<u32>,
+) -> ApiResult<History> {
     RoomAccess::load(state, auth, room_id).await?;
+    let limit = page_limit(limit)?;
+    let page = match (before, after) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give before or after, not both".into(),
+            ));
+        }
+        (Some(id), None) => Page::Before(id),
+        (None, Some(id)) => Page::After(id),
+        (None, None) => Page::Latest,
+    };
     let (messages, has_more) = state.store.history(room_id, page, limit).await?;
-    Ok((
-        message_views(state, Some(auth.user_id), messages).await?,
+    let next_cursor = match page {
+        _ if !has_more => None,
+        Page::After(_) => messages.last().map(|m| m.id),
+        _ => messages.first().map(|m| m.id),
+    };
+    let items = message_views(state, Some(auth.user_id), messages).await?;
+    Ok(History {
+        items,
         has_more,
-    ))
+        next_cursor,
+    })
 }
 
 /// A new message, as REST's body and the WebSocket `send_message` frame carry it.
@@ -170,7 +199,7 @@ pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<Messa
     message_view(state, Some(auth.user_id), message).await
 }
 
-/// Edit the content of your own message, within `messages.edit_window_secs` of sending it.
+/// Edits the content of the caller's own message, within `messages.edit_window_secs` of sending it.
 pub async fn edit(
     state: &AppState,
     auth: &AuthUser,
@@ -207,7 +236,7 @@ pub async fn edit(
     Ok(view)
 }
 
-/// Delete a message (the sender, or an admin of its room). The tombstone stays in history.
+/// Deletes a message (the sender, or an admin of its room). The tombstone stays in history.
 pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
     let (message, access) = visible_message(state, auth, id).await?;
     let role = access.require_member()?;
@@ -271,7 +300,7 @@ pub async fn react(
     Ok(())
 }
 
-/// Move your read cursor in a room forward (it never moves back).
+/// Moves the caller's read cursor in a room forward (it never moves back).
 pub async fn read(
     state: &AppState,
     auth: &AuthUser,
@@ -309,7 +338,7 @@ pub async fn search(
     q: &str,
     room_id: Option<Uuid>,
     cursor: Option<Uuid>,
-    limit: u32,
+    limit: Option<u32>,
 ) -> ApiResult<(Vec<MessageView>, Option<Uuid>)> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 200 {
@@ -318,6 +347,7 @@ pub async fn search(
     if let Some(room_id) = room_id {
         RoomAccess::load(state, auth, room_id).await?;
     }
+    let limit = page_limit(limit)?;
     let mut found = state
         .store
         .search_messages(auth.user_id, q, room_id, cursor, limit + 1)

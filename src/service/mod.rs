@@ -7,3 +7,18 @@ pub mod dms;
 pub mod members;
 pub mod messages;
 pub mod rooms;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 100;
+
+/// A page size as asked for: 1–100, 50 when not given.
+pub fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        ))),
+    }
+}

@@ -182,7 +182,7 @@ pub struct RoomSettings<'a> {
     pub alias: Option<Option<&'a str>>,
 }
 
-/// Rename a room, change its topic or alias (admins).
+/// Renames a room, changes its topic or alias (admins).
 pub async fn update(
     state: &AppState,
     auth: &AuthUser,
@@ -234,7 +234,7 @@ pub async fn update(
     Ok(view)
 }
 
-/// Delete a room and everything in it (owner).
+/// Deletes a room and everything in it (owner).
 pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
     let access = RoomAccess::load(state, auth, id).await?;
     access.require_owner()?;
@@ -246,7 +246,7 @@ pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()
     Ok(())
 }
 
-/// Join a public room (a member already is one); the room as the caller now sees it.
+/// Joins a public room (a member already is one); returns the room as the caller now sees it.
 pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<RoomView> {
     let access = RoomAccess::load(state, auth, id).await?;
     if access.membership.is_none() {
@@ -275,7 +275,7 @@ pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<Room
     room_view(state, auth.user_id, room, standing).await
 }
 
-/// Leave a room. When the owner leaves, the longest-standing admin (else member) takes over;
+/// Leaves a room. When the owner leaves, the longest-standing admin (else member) takes over;
 /// the last one out deletes the room. Direct messages cannot be left.
 pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()> {
     let access = RoomAccess::load(state, auth, id).await?;

@@ -282,9 +282,10 @@ impl Store {
         })?)
     }
 
-    /// Who reacted to a message with which emoji.
+    /// Who reacted to a message with which emoji, oldest reaction first.
     pub async fn reactors(&self, message_id: Uuid) -> StoreResult<Vec<(String, Uuid)>> {
-        let sql = "SELECT emoji, user_id FROM reactions WHERE message_id = $1";
+        let sql =
+            "SELECT emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at, emoji";
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(message_id).fetch_all(pool).await)?)
     }
 

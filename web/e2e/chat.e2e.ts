@@ -250,6 +250,13 @@ describe(`Chatter web app against ${BASE_URL}`, { concurrency: 1 }, () => {
     await target.getByRole('menuitem', { name: 'React with 👍' }).click();
     await message(A.page, 'Did you read the plan?').getByRole('button', { name: '👍 1' }).waitFor();
 
+    // Bob reacts to Alice's greeting too; her edit must not tell him he did not.
+    const greeting = message(B.page, 'Hi Bob!');
+    await greeting.hover();
+    await greeting.getByRole('button', { name: 'Add reaction' }).click();
+    await greeting.getByRole('menuitem', { name: 'React with 👍' }).click();
+    await message(A.page, 'Hi Bob!').getByRole('button', { name: '👍 1' }).waitFor();
+
     const mine = message(A.page, 'Hi Bob!');
     await mine.hover();
     await mine.getByRole('button', { name: 'Edit message' }).click();
@@ -257,6 +264,8 @@ describe(`Chatter web app against ${BASE_URL}`, { concurrency: 1 }, () => {
     await editor.fill('Hi Bob! Here is the updated plan.');
     await editor.press('Enter');
     await poll(async () => (await message(B.page, 'updated plan').textContent())?.includes('(edited)'), 'the edit on Bob’s side');
+    const bobsReaction = message(B.page, 'updated plan').getByRole('button', { name: '👍 1, including you' });
+    if ((await bobsReaction.getAttribute('aria-pressed')) !== 'true') throw new Error('after the edit Bob’s 👍 is no longer shown as his');
 
     const doomed = message(A.page, 'line two');
     await doomed.hover();
