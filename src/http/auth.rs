@@ -19,6 +19,7 @@ use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::domain::{DisplayName, Email, Username};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::RevokeReason;
+use crate::service::accounts;
 use crate::state::AppState;
 use crate::store::sessions::{NewSession, Refresh};
 use crate::store::users::{NewUser, User};
@@ -435,12 +436,6 @@ async fn revoke_other_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<StatusCode> {
-    let revoked = state
-        .store
-        .revoke_other_sessions(auth.user_id, auth.session_id)
-        .await?;
-    state
-        .sessions_revoked(auth.user_id, revoked, RevokeReason::Revoked)
-        .await;
+    accounts::sign_out_others(&state, &auth, RevokeReason::Revoked).await?;
     Ok(StatusCode::NO_CONTENT)
 }

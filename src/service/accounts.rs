@@ -126,13 +126,20 @@ pub async fn change_password(
     }
     let hash = state.passwords.hash(new_password).await?;
     state.store.set_password_hash(user.id, &hash).await?;
+    sign_out_others(state, auth, RevokeReason::PasswordChanged).await
+}
+
+/// Signs out every session of the caller's but the one making the request.
+pub async fn sign_out_others(
+    state: &AppState,
+    auth: &AuthUser,
+    reason: RevokeReason,
+) -> ApiResult<()> {
     let revoked = state
         .store
-        .revoke_other_sessions(user.id, auth.session_id)
+        .revoke_other_sessions(auth.user_id, auth.session_id)
         .await?;
-    state
-        .sessions_revoked(user.id, revoked, RevokeReason::PasswordChanged)
-        .await;
+    state.sessions_revoked(auth.user_id, revoked, reason).await;
     Ok(())
 }
 
