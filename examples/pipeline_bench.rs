@@ -170,10 +170,24 @@ async fn main() -> anyhow::Result<()> {
         for shape in &options.shapes {
             let relay = Relay::start(&world.topology(shape))?;
             let base = format!("ws://{}", relay.addr);
-            let bare = drive(&base, &world.relay_tokens(), &world.topology(shape), shape, options.seconds).await?;
+            let bare = drive(
+                &base,
+                &world.relay_tokens(),
+                &world.topology(shape),
+                shape,
+                options.seconds,
+            )
+            .await?;
             drop(relay);
             let base = format!("ws://{}", chatter.addr);
-            let real = drive(&base, &world.tokens, &world.topology(shape), shape, options.seconds).await?;
+            let real = drive(
+                &base,
+                &world.tokens,
+                &world.topology(shape),
+                shape,
+                options.seconds,
+            )
+            .await?;
             print_pair(name, shape, &bare, &real);
         }
         chatter.stop().await;
@@ -204,7 +218,10 @@ impl World {
         let mut dropped = None;
         if let Some(server) = postgres {
             use sqlx::Connection;
-            let name = format!("chatter_bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+            let name = format!(
+                "chatter_bench_{}",
+                &Uuid::new_v4().simple().to_string()[..8]
+            );
             let mut admin = sqlx::PgConnection::connect(server).await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut admin)
@@ -578,15 +595,12 @@ async fn drive(
     };
     // Each reader ends once the server has answered its close: after every frame before it.
     for reader in readers {
-        match tokio::time::timeout(Duration::from_secs(10), reader).await {
-            Ok(Ok(seen)) => {
-                outcome.unique += seen.unique;
-                outcome.duplicates += seen.duplicates;
-                outcome.out_of_order += seen.out_of_order;
-                outcome.delivery_us.extend(seen.delivery_us);
-            }
-            // A reader that never finished counts what it missed as lost.
-            _ => {}
+        // A reader that never finished counts what it missed as lost.
+        if let Ok(Ok(seen)) = tokio::time::timeout(Duration::from_secs(10), reader).await {
+            outcome.unique += seen.unique;
+            outcome.duplicates += seen.duplicates;
+            outcome.out_of_order += seen.out_of_order;
+            outcome.delivery_us.extend(seen.delivery_us);
         }
     }
     Ok(outcome)
@@ -692,7 +706,17 @@ fn print_pair(backend: &str, shape: &Shape, bare: &Outcome, real: &Outcome) {
     println!("\n{backend} {}", shape.label);
     println!(
         "  {:<8} {:>9} {:>13} {:>22} {:>22} {:>5} {:>4} {:>5} {:>6} {:>8} {:>7}",
-        "", "msgs/s", "deliveries/s", "ack p50/p99/p99.9 ms", "delivery p50/p99/p99.9", "lost", "dup", "order", "errors", "unacked", "settled"
+        "",
+        "msgs/s",
+        "deliveries/s",
+        "ack p50/p99/p99.9 ms",
+        "delivery p50/p99/p99.9",
+        "lost",
+        "dup",
+        "order",
+        "errors",
+        "unacked",
+        "settled"
     );
     for (name, o) in [("relay", bare), ("chatter", real)] {
         let mut ack = o.ack_us.clone();
@@ -833,16 +857,13 @@ impl Relay {
     }
 }
 
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
 async fn relay_connection(tcp: tokio::net::TcpStream, state: Arc<RelayState>) {
     let _ = tcp.set_nodelay(true);
     let mut user = usize::MAX;
     let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                     response| {
-        if let Some(token) = request
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("token="))
-        {
+        if let Some(token) = request.uri().query().and_then(|q| q.strip_prefix("token=")) {
             user = token.parse().unwrap_or(usize::MAX);
         }
         Ok(response)

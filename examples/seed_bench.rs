@@ -61,14 +61,14 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         store
-            .post_message(chatter::store::messages::NewMessage {
+            .commit_posts(&[&chatter::store::message_batch::Post {
                 room_id: room.id,
                 sender_id: user.id,
-                content: "hello",
+                content: "hello".into(),
                 reply_to_id: None,
                 client_msg_id: None,
-                attachment_ids: &[],
-            })
+                attachment_ids: Vec::new(),
+            }])
             .await?;
     }
     let room = store

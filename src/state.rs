@@ -18,6 +18,7 @@ use crate::rate_limit::{LocalRateLimiter, RateLimiter};
 use crate::realtime::calls::Calls;
 use crate::realtime::hub::Hub;
 use crate::realtime::typing::Typing;
+use crate::service::writer::MessageWriter;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct AppState {
     /// Set when `redis.url` is: the other instances of this server.
     pub cluster: Option<Cluster>,
     pub events: EventBus,
+    /// Stores new messages in batches (group commit) and publishes them in order.
+    pub writer: MessageWriter,
     pub presence: Presence,
     pub hub: Hub,
     pub calls: Calls,
@@ -61,6 +64,8 @@ impl AppState {
             Some(cluster) => RedisRateLimiter::new(cluster.clone(), &settings.rate_limit),
             None => LocalRateLimiter::new(&settings.rate_limit),
         };
+        let events = EventBus::new(4096);
+        let writer = MessageWriter::start(store.clone(), events.clone());
         Ok(AppState {
             settings: Arc::new(settings),
             store,
@@ -70,7 +75,8 @@ impl AppState {
             sessions,
             limiter,
             cluster,
-            events: EventBus::new(4096),
+            events,
+            writer,
             presence: Presence::default(),
             hub: Hub::default(),
             calls: Calls::default(),

@@ -9,14 +9,19 @@ use uuid::Uuid;
 
 use super::access::{Role, RoomAccess};
 use super::page_limit;
+use super::writer::{Submission, Written};
 use crate::auth::AuthUser;
 use crate::domain::MessageContent;
 use crate::error::{ApiError, ApiResult};
 use crate::events::DomainEvent;
 use crate::state::AppState;
-use crate::store::messages::{Message, NewMessage, Page};
+use crate::store::message_batch::Post;
+use crate::store::messages::{Message, Page};
 use crate::time;
-use crate::views::messages::{BroadcastMessage, MessageView, message_view, message_views};
+use crate::views::messages::{
+    BroadcastMessage, MessageView, ReplyView, message_view, message_views,
+};
+use crate::views::uploads::AttachmentView;
 
 const MAX_ATTACHMENTS: usize = 10;
 
@@ -75,23 +80,98 @@ pub struct PostMessage {
     pub client_msg_id: Option<String>,
 }
 
-/// Posting locks are striped by room: enough stripes that unrelated rooms rarely wait on
-/// each other, few enough to cost nothing.
-fn room_lock(room_id: Uuid) -> &'static tokio::sync::Mutex<()> {
-    static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
-        std::sync::LazyLock::new(|| (0..128).map(|_| tokio::sync::Mutex::new(())).collect());
-    &STRIPES[(room_id.as_u128() % STRIPES.len() as u128) as usize]
-}
-
 /// Posts a message; `true` when it is new, `false` when `client_msg_id` named an earlier one.
+///
+/// A plain message reaches the writer without a read of its own: the writer checks the
+/// sender's membership inside the batch's transaction. Replies and attachments are read first,
+/// after the usual access check, and so are invalid posts (so a stranger learns nothing more
+/// from a bad request than from a good one).
 pub async fn post(
     state: &AppState,
     auth: &AuthUser,
     room_id: Uuid,
     body: PostMessage,
 ) -> ApiResult<(MessageView, bool)> {
-    let access = RoomAccess::load(state, auth, room_id).await?;
-    access.require_member()?;
+    let checked = check_post(state, &body);
+    if checked.is_err() || body.reply_to_id.is_some() || !body.attachment_ids.is_empty() {
+        RoomAccess::load(state, auth, room_id)
+            .await?
+            .require_member()?;
+    }
+    let (content, attachment_ids) = checked?;
+    let reply_to = match body.reply_to_id {
+        None => None,
+        Some(reply_to) => {
+            let parent = state.store.message(reply_to).await?;
+            match parent {
+                Some(parent) if parent.room_id == room_id => Some(ReplyView::of(&parent)),
+                _ => {
+                    return Err(ApiError::validation(
+                        "reply_to_id",
+                        "is not a message in this room",
+                    ));
+                }
+            }
+        }
+    };
+    let uploads = state
+        .store
+        .uploads_owned_by(auth.user_id, &attachment_ids)
+        .await?;
+    if uploads.len() != attachment_ids.len() {
+        return Err(ApiError::validation(
+            "attachment_ids",
+            "must be uploads of yours",
+        ));
+    }
+    let submission = Submission {
+        post: Post {
+            room_id,
+            sender_id: auth.user_id,
+            content,
+            reply_to_id: body.reply_to_id,
+            client_msg_id: body.client_msg_id,
+            attachment_ids,
+        },
+        reply_to,
+        attachments: uploads
+            .iter()
+            .map(|upload| AttachmentView::new(state, upload))
+            .collect(),
+    };
+    match state.writer.submit(submission).await? {
+        Written::Stored(view) => Ok((*view, true)),
+        Written::Earlier(id) => {
+            let earlier = state
+                .store
+                .message(id)
+                .await?
+                .ok_or(ApiError::NotFound("no such message"))?;
+            if earlier.room_id != room_id {
+                // The same client_msg_id was used earlier in another room: not the same message.
+                return Err(ApiError::Conflict {
+                    code: "client_msg_id_reused",
+                    message: "that client_msg_id was used in another room",
+                });
+            }
+            // An earlier message may have reactions: it is shown to its poster as they see it.
+            Ok((
+                message_view(state, Some(auth.user_id), earlier).await?,
+                false,
+            ))
+        }
+        Written::NotMember => {
+            // The precise refusal (a stranger to a private room gets 404, a banned user 403).
+            RoomAccess::load(state, auth, room_id)
+                .await?
+                .require_member()?;
+            Err(ApiError::Forbidden("join the room first"))
+        }
+    }
+}
+
+/// The checks of a post that need no database: content, `client_msg_id`, attachment count.
+fn check_post(state: &AppState, body: &PostMessage) -> ApiResult<(String, Vec<Uuid>)> {
     // A message of attachments alone may have no text; otherwise text is required.
     let content = if body.content.trim().is_empty() && !body.attachment_ids.is_empty() {
         String::new()
@@ -108,16 +188,7 @@ pub async fn post(
             "must be 1 to 64 characters",
         ));
     }
-    if let Some(reply_to) = body.reply_to_id {
-        let parent = state.store.message(reply_to).await?;
-        if parent.is_none_or(|p| p.room_id != room_id) {
-            return Err(ApiError::validation(
-                "reply_to_id",
-                "is not a message in this room",
-            ));
-        }
-    }
-    let mut attachment_ids = body.attachment_ids;
+    let mut attachment_ids = body.attachment_ids.clone();
     attachment_ids.dedup();
     if attachment_ids.len() > MAX_ATTACHMENTS {
         return Err(ApiError::validation(
@@ -125,52 +196,7 @@ pub async fn post(
             format!("at most {MAX_ATTACHMENTS} attachments"),
         ));
     }
-    if state
-        .store
-        .uploads_owned_by(auth.user_id, &attachment_ids)
-        .await?
-        .len()
-        != attachment_ids.len()
-    {
-        return Err(ApiError::validation(
-            "attachment_ids",
-            "must be uploads of yours",
-        ));
-    }
-    // Commit and publish under the room's lock, so live events leave in id order even when
-    // posts race (the database orders the commits; this keeps the publishing in that order).
-    let _ordered = room_lock(room_id).lock().await;
-    let (message, created) = state
-        .store
-        .post_message(NewMessage {
-            room_id,
-            sender_id: auth.user_id,
-            content: &content,
-            reply_to_id: body.reply_to_id,
-            client_msg_id: body.client_msg_id.as_deref(),
-            attachment_ids: &attachment_ids,
-        })
-        .await?;
-    if message.room_id != room_id {
-        // The same client_msg_id was used earlier in another room: not the same message.
-        return Err(ApiError::Conflict {
-            code: "client_msg_id_reused",
-            message: "that client_msg_id was used in another room",
-        });
-    }
-    let seq = message.seq;
-    // A new message has no reactions yet, so its view is the same for every reader; an earlier
-    // one (a retry) is shown to its poster only.
-    let viewer = (!created).then_some(auth.user_id);
-    let view = message_view(state, viewer, message).await?;
-    if created {
-        state.events.publish(DomainEvent::MessageCreated {
-            room_id,
-            seq,
-            message: Arc::new(view.clone()),
-        });
-    }
-    Ok((view, created))
+    Ok((content, attachment_ids))
 }
 
 /// Loads a message the caller may see, with the caller's standing in its room.

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Backend, Store, StoreError, StoreResult, on_db, violates};
+use super::{Backend, Store, StoreResult, on_db};
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
@@ -38,15 +38,6 @@ macro_rules! select_messages {
 }
 const SELECT_MESSAGES: &str = select_messages!();
 
-pub struct NewMessage<'a> {
-    pub room_id: Uuid,
-    pub sender_id: Uuid,
-    pub content: &'a str,
-    pub reply_to_id: Option<Uuid>,
-    pub client_msg_id: Option<&'a str>,
-    pub attachment_ids: &'a [Uuid],
-}
-
 /// One emoji on one message: how many reacted, and whether the viewer did.
 #[derive(Debug, Clone, FromRow)]
 pub struct ReactionCount {
@@ -65,95 +56,6 @@ pub enum Page {
 }
 
 impl Store {
-    /// Posts a message, or returns the sender's earlier message with the same `client_msg_id`
-    /// (`false`: nothing new was stored).
-    ///
-    /// The room row is locked while the message gets its number and id, so within a room ids
-    /// increase in commit order: a reader who has seen id X will never later find a new message
-    /// below X, which is what makes `since`/`after` catch-up gap-free.
-    pub async fn post_message(&self, new: NewMessage<'_>) -> StoreResult<(Message, bool)> {
-        if let Some(existing) = self
-            .message_by_client_id(new.sender_id, new.client_msg_id)
-            .await?
-        {
-            return Ok((existing, false));
-        }
-        let now = time::now();
-        let bump = "UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = $2 WHERE id = $1 \
-                    RETURNING last_seq, last_message_id";
-        let insert = "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        let attach =
-            "INSERT INTO message_attachments (message_id, upload_id, position) VALUES ($1, $2, $3)";
-        // An async block, so that `?` ends the block (not this function) and a unique violation
-        // on client_msg_id reaches the match below.
-        let result: Result<Uuid, sqlx::Error> = on_db!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            let (seq, last): (i64, Option<Uuid>) = sqlx::query_as(bump).bind(new.room_id).bind(now).fetch_one(&mut *tx).await?;
-            let id = next_message_id(last);
-            sqlx::query(insert)
-                .bind(id)
-                .bind(new.room_id)
-                .bind(seq)
-                .bind(new.sender_id)
-                .bind(new.content)
-                .bind(new.reply_to_id)
-                .bind(new.client_msg_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            for (position, upload) in new.attachment_ids.iter().enumerate() {
-                sqlx::query(attach).bind(id).bind(upload).bind(position as i32).execute(&mut *tx).await?;
-            }
-            sqlx::query("UPDATE rooms SET last_message_id = $2 WHERE id = $1").bind(new.room_id).bind(id).execute(&mut *tx).await?;
-            // Your own message is read by you.
-            sqlx::query("UPDATE room_members SET read_seq = $3, read_message_id = $4 WHERE room_id = $1 AND user_id = $2")
-                .bind(new.room_id)
-                .bind(new.sender_id)
-                .bind(seq)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(id)
-        }.await);
-        match result {
-            Ok(id) => Ok((
-                self.message(id)
-                    .await?
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?,
-                true,
-            )),
-            // A concurrent retry with the same client_msg_id won the race: answer with its message.
-            Err(err)
-                if violates(&err, "messages_client_msg_key") || is_unique_on_client_id(&err) =>
-            {
-                let existing = self
-                    .message_by_client_id(new.sender_id, new.client_msg_id)
-                    .await?;
-                Ok((existing.ok_or(StoreError::Database(err))?, false))
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn message_by_client_id(
-        &self,
-        sender: Uuid,
-        client_msg_id: Option<&str>,
-    ) -> StoreResult<Option<Message>> {
-        let Some(client_msg_id) = client_msg_id else {
-            return Ok(None);
-        };
-        let sql = concat!(
-            select_messages!(),
-            " WHERE m.sender_id = $1 AND m.client_msg_id = $2"
-        );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sql).bind(sender).bind(client_msg_id).fetch_optional(pool).await)?,
-        )
-    }
-
     pub async fn message(&self, id: Uuid) -> StoreResult<Option<Message>> {
         let sql = concat!(select_messages!(), " WHERE m.id = $1");
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
@@ -360,22 +262,6 @@ impl Store {
             .fetch_all(pool)
             .await)?,
         )
-    }
-}
-
-/// SQLite names no index in its unique-violation message for multi-column indexes.
-fn is_unique_on_client_id(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.is_unique_violation() && e.message().contains("messages.client_msg_id"))
-}
-
-/// A UUIDv7 for now, or the successor of the room's last id when clocks (or instances)
-/// disagree, so ids within a room strictly increase.
-fn next_message_id(last: Option<Uuid>) -> Uuid {
-    let fresh = Uuid::now_v7();
-    match last {
-        Some(last) if fresh <= last => Uuid::from_u128(last.as_u128() + 1),
-        _ => fresh,
     }
 }
 

@@ -5,6 +5,7 @@
 //! query is written once and type-checked for both backends.
 
 pub mod members;
+pub mod message_batch;
 pub mod messages;
 mod migrations;
 pub mod rooms;

@@ -29,6 +29,30 @@ pub struct ReplyView {
     pub excerpt: String,
 }
 
+impl ReplyView {
+    /// `content` is None (or empty) when the replied-to message was deleted.
+    fn new(id: Uuid, sender_id: Option<Uuid>, content: Option<&str>) -> ReplyView {
+        ReplyView {
+            id,
+            sender_id,
+            excerpt: content
+                .unwrap_or_default()
+                .chars()
+                .take(EXCERPT_CHARS)
+                .collect(),
+        }
+    }
+
+    /// The reply to `parent`, as a new message shows it.
+    pub fn of(parent: &Message) -> ReplyView {
+        let content = parent
+            .deleted_at
+            .is_none()
+            .then_some(parent.content.as_str());
+        ReplyView::new(parent.id, parent.sender_id, content)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReactionView {
     pub emoji: String,
@@ -108,16 +132,9 @@ async fn views_with(
                 }),
                 _ => None,
             },
-            reply_to: m.reply_to_id.map(|id| ReplyView {
-                id,
-                sender_id: m.reply_sender_id,
-                excerpt: m
-                    .reply_content
-                    .unwrap_or_default()
-                    .chars()
-                    .take(EXCERPT_CHARS)
-                    .collect(),
-            }),
+            reply_to: m
+                .reply_to_id
+                .map(|id| ReplyView::new(id, m.reply_sender_id, m.reply_content.as_deref())),
             attachments: attachments.remove(&m.id).unwrap_or_default(),
             reactions: reactions.remove(&m.id).unwrap_or_default(),
             id: m.id,

@@ -9,6 +9,7 @@ mod common;
 mod helpers;
 mod message_edits;
 mod message_history;
+mod message_pipeline;
 mod message_reads;
 mod messages;
 mod ops;

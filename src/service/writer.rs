@@ -1,0 +1,173 @@
+//! The message writer: every new message, from REST and WebSocket alike, goes through one task
+//! that stores whatever is waiting in one transaction (group commit), then publishes the new
+//! messages in the order they were numbered and answers each sender.
+//!
+//! There is no timer: while one batch commits, the next one gathers, so a quiet server commits
+//! each message at once and a busy one commits hundreds per transaction. A sender is answered
+//! only after the commit, so an acknowledged message survives a crash of the process.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::{DomainEvent, EventBus};
+use crate::store::message_batch::{Post, Posted};
+use crate::store::{Store, StoreError};
+use crate::views::messages::{MessageView, ReplyView, SenderView};
+use crate::views::uploads::AttachmentView;
+
+/// Messages in one transaction at most: enough to amortise the commit, few enough that one
+/// batch's statements stay small.
+const MAX_BATCH: usize = 512;
+/// Posts waiting for the writer at most; beyond it senders wait (backpressure, bounded memory).
+const QUEUE: usize = 8192;
+
+/// A post with what its view needs beyond the database's answer.
+pub struct Submission {
+    pub post: Post,
+    pub reply_to: Option<ReplyView>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// What the writer did with a submission.
+pub enum Written {
+    /// Stored and published: the view every reader gets.
+    Stored(Box<MessageView>),
+    /// The sender used this `client_msg_id` before, for this message.
+    Earlier(Uuid),
+    /// The sender is not a member of the room (or it is gone).
+    NotMember,
+}
+
+struct Job {
+    submission: Submission,
+    done: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+#[derive(Clone)]
+pub struct MessageWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl MessageWriter {
+    /// Starts the writer task; it ends when the last handle is dropped.
+    pub fn start(store: Store, events: EventBus) -> MessageWriter {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, events, jobs));
+        MessageWriter { queue }
+    }
+
+    /// Stores a message; answers once it is committed (and published, when new).
+    pub async fn submit(&self, submission: Submission) -> ApiResult<Written> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Job { submission, done })
+            .await
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the message writer has stopped")))?;
+        let written = answer
+            .await
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the message writer has stopped")))?;
+        Ok(written?)
+    }
+}
+
+async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        metrics::histogram!("message_batch_size").record(batch.len() as f64);
+        let posts: Vec<&Post> = batch.iter().map(|j| &j.submission.post).collect();
+        let committed = store.commit_posts(&posts).await;
+        drop(posts);
+        match committed {
+            Ok(outcomes) => {
+                for (job, posted) in batch.drain(..).zip(outcomes) {
+                    finish(&events, job, posted);
+                }
+            }
+            // One bad post (or a race with another instance) must not fail its neighbours:
+            // each is tried again alone, and only its own failure reaches its sender.
+            Err(err) => {
+                if batch.len() > 1 {
+                    tracing::warn!(error = %err, size = batch.len(), "message batch failed; storing one by one");
+                }
+                for job in batch.drain(..) {
+                    match commit_alone(&store, &job.submission.post).await {
+                        Ok(posted) => finish(&events, job, posted),
+                        Err(err) => {
+                            let _ = job.done.send(Err(err));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One post in its own transaction; a second try when another instance stored the same
+/// `client_msg_id` in between (the second try finds that message).
+async fn commit_alone(store: &Store, post: &Post) -> Result<Posted, StoreError> {
+    let mut tried = false;
+    loop {
+        match store.commit_posts(&[post]).await {
+            Ok(mut outcomes) => return Ok(outcomes.remove(0)),
+            Err(StoreError::Database(err))
+                if !tried
+                    && err
+                        .as_database_error()
+                        .is_some_and(|e| e.is_unique_violation()) =>
+            {
+                tried = true;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Publishes a stored message and answers its sender. Called in batch order, so each room's
+/// messages are published in the order of their numbers.
+fn finish(events: &EventBus, job: Job, posted: Posted) {
+    let written = match posted {
+        Posted::Stored {
+            id,
+            seq,
+            created_at,
+            sender_username,
+            sender_display_name,
+        } => {
+            let Submission {
+                post,
+                reply_to,
+                attachments,
+            } = job.submission;
+            // A new message has no reactions yet: its view is the same for every reader.
+            let view = MessageView {
+                id,
+                room_id: post.room_id,
+                sender: Some(SenderView {
+                    id: post.sender_id,
+                    username: sender_username,
+                    display_name: sender_display_name,
+                }),
+                content: post.content,
+                reply_to,
+                attachments,
+                reactions: Vec::new(),
+                client_msg_id: post.client_msg_id,
+                created_at,
+                edited_at: None,
+                deleted: false,
+            };
+            events.publish(DomainEvent::MessageCreated {
+                room_id: view.room_id,
+                seq,
+                message: Arc::new(view.clone()),
+            });
+            Written::Stored(Box::new(view))
+        }
+        Posted::Earlier(id) => Written::Earlier(id),
+        Posted::NotMember => Written::NotMember,
+    };
+    let _ = job.done.send(Ok(written));
+}
