@@ -321,7 +321,10 @@ impl World {
             .env("CHATTER__RATE_LIMIT__WS_MESSAGES_PER_SEC", "10000000")
             .env("CHATTER__RATE_LIMIT__WS_MESSAGES_BURST", "10000000")
             .current_dir(self.dir.path())
-            .stdout(std::process::Stdio::null())
+            // Warnings and errors, should there be any, go to a file beside the results.
+            .stdout(std::fs::File::create(
+                std::env::temp_dir().join("pipeline_bench_chatter.log"),
+            )?)
             .kill_on_drop(true)
             .spawn()
             .context("starting chatter")?;
@@ -521,6 +524,8 @@ async fn drive(
             continue;
         }
         let shared = shared.clone();
+        // Users take part in several shapes: a shape's ids must not repeat an earlier one's.
+        let key = shape.key;
         tasks.push(tokio::spawn(async move {
             let mut tick = interval.map(|every| {
                 let mut tick = tokio::time::interval(every);
@@ -537,7 +542,7 @@ async fn drive(
                 };
                 permit.forget();
                 let frame = format!(
-                    r#"{{"type":"send_message","ref":{n},"room_id":"{room}","client_msg_id":"{id}-{n}","content":"t{} s{id} n{n}"}}"#,
+                    r#"{{"type":"send_message","ref":{n},"room_id":"{room}","client_msg_id":"{key}{id}-{n}","content":"t{} s{id} n{n}"}}"#,
                     shared.now_us()
                 );
                 if sink.send(Message::Text(frame.into())).await.is_err() {
@@ -624,6 +629,13 @@ async fn read(
     while let Some(Ok(frame)) = stream.next().await {
         let Message::Text(text) = frame else { continue };
         let Ok(incoming) = serde_json::from_str::<Incoming>(&text) else {
+            // An error's `message` is text, not a message: counted as an answer that is no ack.
+            if text.contains(r#""type":"error""#) {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(window) = &window {
+                    window.add_permits(1);
+                }
+            }
             continue;
         };
         let now = shared.now_us();
@@ -641,12 +653,6 @@ async fn read(
                 if shared.in_window(now) {
                     shared.acked_in_window.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(window) = &window {
-                    window.add_permits(1);
-                }
-            }
-            ("error", _) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(window) = &window {
                     window.add_permits(1);
                 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -28,9 +29,13 @@ const FRAMES_PER_SEC: u32 = 50;
 const ABUSE_LIMIT: u32 = 100;
 const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 
-/// Per-connection rate state: the frame bucket and the count of refusals.
+/// Sends of one socket waiting for their commit at most; beyond it the socket's frames wait.
+const SENDS_IN_FLIGHT: u32 = 64;
+
+/// Per-connection rate state: the frame bucket, the count of refusals, the sends in flight.
 pub struct FrameGuard {
     frames: DefaultDirectRateLimiter,
+    sends: Arc<Semaphore>,
     refused: u32,
     window_start: Instant,
 }
@@ -40,6 +45,7 @@ impl FrameGuard {
         let quota = Quota::per_second(NonZeroU32::new(FRAMES_PER_SEC).unwrap_or(NonZeroU32::MIN));
         FrameGuard {
             frames: DefaultDirectRateLimiter::direct(quota),
+            sends: Arc::new(Semaphore::new(SENDS_IN_FLIGHT as usize)),
             refused: 0,
             window_start: Instant::now(),
         }
@@ -135,7 +141,7 @@ pub async fn handle_text(
         return;
     }
     let span = tracing::info_span!("ws.frame", frame.type = kind, connection_id = %conn.id, user.id = %auth.user_id);
-    if let Err(err) = dispatch(state, conn, auth, reference, frame)
+    if let Err(err) = dispatch(state, conn, auth, &guard.sends, reference, frame)
         .instrument(span)
         .await
     {
@@ -147,6 +153,7 @@ async fn dispatch(
     state: &AppState,
     conn: &Arc<Connection>,
     auth: &AuthUser,
+    sends: &Arc<Semaphore>,
     reference: Option<&Value>,
     frame: ClientFrame,
 ) -> Result<(), ApiError> {
@@ -188,8 +195,25 @@ async fn dispatch(
                 attachment_ids,
                 client_msg_id,
             };
-            let (message, _) = messages::post(state, auth, room_id, body).await?;
-            conn.send_text(ack(reference, json!({"message": message})));
+            // Pipelined: handed to the writer in the order they came (so one socket's messages
+            // keep their order), acknowledged as each commits, while the socket reads on.
+            let in_flight = sends.clone().acquire_owned().await.map_err(|_| {
+                ApiError::Internal(anyhow::anyhow!("the socket's send gate closed"))
+            })?;
+            let pending = messages::submit(state, auth, room_id, body).await?;
+            let (state, conn, auth) = (state.clone(), conn.clone(), *auth);
+            let reference = reference.cloned();
+            tokio::spawn(
+                async move {
+                    let frame = match pending.outcome(&state, &auth).await {
+                        Ok((message, _)) => ack(reference.as_ref(), json!({"message": message})),
+                        Err(err) => api_error(reference.as_ref(), &err),
+                    };
+                    conn.send_text(frame);
+                    drop(in_flight);
+                }
+                .in_current_span(),
+            );
         }
         ClientFrame::EditMessage {
             message_id,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::access::{Role, RoomAccess};
 use super::page_limit;
-use super::writer::{Submission, Written};
+use super::writer::{Pending, Submission, Written};
 use crate::auth::AuthUser;
 use crate::domain::MessageContent;
 use crate::error::{ApiError, ApiResult};
@@ -81,17 +81,32 @@ pub struct PostMessage {
 }
 
 /// Posts a message; `true` when it is new, `false` when `client_msg_id` named an earlier one.
-///
-/// A plain message reaches the writer without a read of its own: the writer checks the
-/// sender's membership inside the batch's transaction. Replies and attachments are read first,
-/// after the usual access check, and so are invalid posts (so a stranger learns nothing more
-/// from a bad request than from a good one).
 pub async fn post(
     state: &AppState,
     auth: &AuthUser,
     room_id: Uuid,
     body: PostMessage,
 ) -> ApiResult<(MessageView, bool)> {
+    submit(state, auth, room_id, body)
+        .await?
+        .outcome(state, auth)
+        .await
+}
+
+/// Checks a post and hands it to the writer, behind every post submitted before it; the
+/// returned `PendingPost` gives the outcome once it is committed. A socket submits its sends
+/// in the order they came and goes on reading while they commit.
+///
+/// A plain message reaches the writer without a read of its own: the writer checks the
+/// sender's membership inside the batch's transaction. Replies and attachments are read first,
+/// after the usual access check, and so are invalid posts (so a stranger learns nothing more
+/// from a bad request than from a good one).
+pub async fn submit(
+    state: &AppState,
+    auth: &AuthUser,
+    room_id: Uuid,
+    body: PostMessage,
+) -> ApiResult<PendingPost> {
     let checked = check_post(state, &body);
     if checked.is_err() || body.reply_to_id.is_some() || !body.attachment_ids.is_empty() {
         RoomAccess::load(state, auth, room_id)
@@ -139,33 +154,55 @@ pub async fn post(
             .map(|upload| AttachmentView::new(state, upload))
             .collect(),
     };
-    match state.writer.submit(submission).await? {
-        Written::Stored(view) => Ok((*view, true)),
-        Written::Earlier(id) => {
-            let earlier = state
-                .store
-                .message(id)
-                .await?
-                .ok_or(ApiError::NotFound("no such message"))?;
-            if earlier.room_id != room_id {
-                // The same client_msg_id was used earlier in another room: not the same message.
-                return Err(ApiError::Conflict {
-                    code: "client_msg_id_reused",
-                    message: "that client_msg_id was used in another room",
-                });
+    Ok(PendingPost {
+        pending: state.writer.enqueue(submission).await?,
+        room_id,
+    })
+}
+
+/// A post in the writer's hands.
+pub struct PendingPost {
+    pending: Pending,
+    room_id: Uuid,
+}
+
+impl PendingPost {
+    /// The message, once committed: `true` when it is new, `false` for an earlier one with
+    /// the same `client_msg_id`.
+    pub async fn outcome(
+        self,
+        state: &AppState,
+        auth: &AuthUser,
+    ) -> ApiResult<(MessageView, bool)> {
+        let room_id = self.room_id;
+        match self.pending.written().await? {
+            Written::Stored(view) => Ok((*view, true)),
+            Written::Earlier(id) => {
+                let earlier = state
+                    .store
+                    .message(id)
+                    .await?
+                    .ok_or(ApiError::NotFound("no such message"))?;
+                if earlier.room_id != room_id {
+                    // The same client_msg_id was used earlier in another room: not the same message.
+                    return Err(ApiError::Conflict {
+                        code: "client_msg_id_reused",
+                        message: "that client_msg_id was used in another room",
+                    });
+                }
+                // An earlier message may have reactions: it is shown to its poster as they see it.
+                Ok((
+                    message_view(state, Some(auth.user_id), earlier).await?,
+                    false,
+                ))
             }
-            // An earlier message may have reactions: it is shown to its poster as they see it.
-            Ok((
-                message_view(state, Some(auth.user_id), earlier).await?,
-                false,
-            ))
-        }
-        Written::NotMember => {
-            // The precise refusal (a stranger to a private room gets 404, a banned user 403).
-            RoomAccess::load(state, auth, room_id)
-                .await?
-                .require_member()?;
-            Err(ApiError::Forbidden("join the room first"))
+            Written::NotMember => {
+                // The precise refusal (a stranger to a private room gets 404, a banned user 403).
+                RoomAccess::load(state, auth, room_id)
+                    .await?
+                    .require_member()?;
+                Err(ApiError::Forbidden("join the room first"))
+            }
         }
     }
 }

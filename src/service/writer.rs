@@ -59,18 +59,30 @@ impl MessageWriter {
         MessageWriter { queue }
     }
 
-    /// Stores a message; answers once it is committed (and published, when new).
-    pub async fn submit(&self, submission: Submission) -> ApiResult<Written> {
+    /// Hands a message to the writer, behind every message handed to it before (waiting while
+    /// the queue is full); the answer comes once it is committed.
+    pub async fn enqueue(&self, submission: Submission) -> ApiResult<Pending> {
         let (done, answer) = oneshot::channel();
         self.queue
             .send(Job { submission, done })
             .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the message writer has stopped")))?;
-        let written = answer
-            .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the message writer has stopped")))?;
-        Ok(written?)
+            .map_err(|_| stopped())?;
+        Ok(Pending(answer))
     }
+}
+
+/// A message in the writer's hands.
+pub struct Pending(oneshot::Receiver<Result<Written, StoreError>>);
+
+impl Pending {
+    /// What became of it, once committed (and published, when new).
+    pub async fn written(self) -> ApiResult<Written> {
+        Ok(self.0.await.map_err(|_| stopped())??)
+    }
+}
+
+fn stopped() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("the message writer has stopped"))
 }
 
 async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
