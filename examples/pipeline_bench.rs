@@ -3,7 +3,7 @@
 //! whether anything was lost, duplicated or reordered. A benchmark, not a test.
 //!
 //!   cargo build --release --bin chatter --example pipeline_bench
-//!   target/release/examples/pipeline_bench [--postgres URL] [--sqlite-only] [--seconds N] [--shapes abcd]
+//!   target/release/examples/pipeline_bench [--postgres URL] [--sqlite-only|--postgres-only] [--seconds N] [--shapes abcd]
 //!
 //! For each backend (SQLite in a temp dir; PostgreSQL in a fresh database on the server of
 //! `--postgres`, default postgres://postgres@127.0.0.1:5432/postgres) the tool seeds users,
@@ -102,6 +102,7 @@ const SHAPES: [Shape; 4] = [
 
 struct Options {
     postgres: Option<String>,
+    sqlite: bool,
     seconds: u64,
     shapes: Vec<Shape>,
     binary: PathBuf,
@@ -109,6 +110,7 @@ struct Options {
 
 fn options() -> anyhow::Result<Options> {
     let mut postgres = Some("postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let mut sqlite = true;
     let mut seconds = 5;
     let mut shapes = SHAPES.to_vec();
     let here = std::env::current_exe()?;
@@ -123,6 +125,7 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--postgres" => postgres = Some(args.next().context("--postgres URL")?),
             "--sqlite-only" => postgres = None,
+            "--postgres-only" => sqlite = false,
             "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
             "--shapes" => {
                 let keys = args.next().context("--shapes abcd")?;
@@ -139,6 +142,7 @@ fn options() -> anyhow::Result<Options> {
     }
     Ok(Options {
         postgres,
+        sqlite,
         seconds: seconds.clamp(1, 60),
         shapes,
         binary,
@@ -154,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
             options.binary.display()
         );
     }
-    let mut backends = vec![("SQLite", None)];
+    let mut backends = Vec::new();
+    if options.sqlite {
+        backends.push(("SQLite", None));
+    }
     if let Some(url) = &options.postgres {
         backends.push(("PostgreSQL", Some(url.clone())));
     }

@@ -1,6 +1,6 @@
-//! The message writer: every new message, from REST and WebSocket alike, goes through one task
-//! that stores whatever is waiting in one transaction (group commit), then publishes the new
-//! messages in the order they were numbered and answers each sender.
+//! The message writer: every new message, from REST and WebSocket alike, goes through the
+//! writer task of its room, which stores whatever is waiting in one transaction (group commit),
+//! then publishes the new messages in the order they were numbered and answers each sender.
 //!
 //! There is no timer: while one batch commits, the next one gathers, so a quiet server commits
 //! each message at once and a busy one commits hundreds per transaction. A sender is answered
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::message_batch::{Post, Posted};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::views::messages::{MessageView, ReplyView, SenderView};
 use crate::views::uploads::AttachmentView;
 
@@ -46,24 +46,41 @@ struct Job {
     done: oneshot::Sender<Result<Written, StoreError>>,
 }
 
+/// Writer tasks on PostgreSQL. Each room belongs to one of them, so a room's messages are
+/// still numbered and published in one order, while batches of different rooms commit side by
+/// side on their own connections (a commit is mostly waiting for the server). SQLite has one
+/// writer: it allows one write transaction at a time anyway.
+const POSTGRES_WRITERS: usize = 4;
+
 #[derive(Clone)]
 pub struct MessageWriter {
-    queue: mpsc::Sender<Job>,
+    queues: Arc<[mpsc::Sender<Job>]>,
 }
 
 impl MessageWriter {
-    /// Starts the writer task; it ends when the last handle is dropped.
+    /// Starts the writer tasks; they end when the last handle is dropped.
     pub fn start(store: Store, events: EventBus) -> MessageWriter {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, events, jobs));
-        MessageWriter { queue }
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let queues = (0..writers)
+            .map(|_| {
+                let (queue, jobs) = mpsc::channel(QUEUE / writers);
+                tokio::spawn(run(store.clone(), events.clone(), jobs));
+                queue
+            })
+            .collect();
+        MessageWriter { queues }
     }
 
-    /// Hands a message to the writer, behind every message handed to it before (waiting while
-    /// the queue is full); the answer comes once it is committed.
+    /// Hands a message to its room's writer, behind every message of the room handed to it
+    /// before (waiting while the queue is full); the answer comes once it is committed.
     pub async fn enqueue(&self, submission: Submission) -> ApiResult<Pending> {
         let (done, answer) = oneshot::channel();
-        self.queue
+        let room = submission.post.room_id.as_u128();
+        let queue = &self.queues[(room % self.queues.len() as u128) as usize];
+        queue
             .send(Job { submission, done })
             .await
             .map_err(|_| stopped())?;

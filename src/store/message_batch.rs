@@ -67,8 +67,10 @@ fn chunks(n: usize) -> impl Iterator<Item = Range<usize>> {
     })
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters, numbered from `$first`.
-fn values(rows: usize, columns: usize, first: usize) -> String {
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters, numbered from `$first`; on
+/// SQLite `(?, ?), (?, ?)`: bound in order, so sqlx need not look each one up by name (a
+/// lookup that walks the statement's list of names: quadratic in a 512-parameter statement).
+fn values(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -79,9 +81,13 @@ fn values(rows: usize, columns: usize, first: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            let n = first + row * columns + column;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(first + row * columns + column).to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -129,7 +135,7 @@ impl Store {
                     "SELECT rm.room_id, rm.user_id, u.username, u.display_name FROM room_members rm \
                      JOIN users u ON u.id = rm.user_id \
                      JOIN (VALUES {}) AS v ON rm.room_id = v.column1 AND rm.user_id = v.column2",
-                    values(range.len(), 2, 1)
+                    values(backend, range.len(), 2, 1)
                 );
                 let mut query = sqlx::query_as::<_, (Uuid, Uuid, String, String)>(sqlx::AssertSqlSafe(sql));
                 for (room, user) in &pairs[range] {
@@ -152,7 +158,7 @@ impl Store {
                 let sql = format!(
                     "SELECT m.sender_id, m.client_msg_id, m.id FROM messages m \
                      JOIN (VALUES {}) AS v ON m.sender_id = v.column1 AND m.client_msg_id = v.column2",
-                    values(range.len(), 2, 1)
+                    values(backend, range.len(), 2, 1)
                 );
                 let mut query = sqlx::query_as::<_, (Uuid, String, Uuid)>(sqlx::AssertSqlSafe(sql));
                 for (sender, client_id) in &keys[range] {
@@ -196,7 +202,7 @@ impl Store {
                 for range in chunks(rooms.len()) {
                     let sql = format!(
                         "SELECT id FROM rooms WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                        values(range.len(), 1, 1).replace(['(', ')'], "")
+                        values(backend, range.len(), 1, 1).replace(['(', ')'], "")
                     );
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (room, _) in &rooms[range] {
@@ -209,17 +215,16 @@ impl Store {
             let mut next: HashMap<Uuid, (i64, Option<Uuid>)> = HashMap::with_capacity(rooms.len());
             for range in chunks(rooms.len()) {
                 let sql = format!(
-                    "UPDATE rooms SET last_seq = last_seq + v.column2, last_activity_at = ${} \
+                    "UPDATE rooms SET last_seq = last_seq + v.column2, last_activity_at = v.column3 \
                      FROM (VALUES {}) AS v WHERE rooms.id = v.column1 \
                      RETURNING id, last_seq, last_message_id",
-                    range.len() * 2 + 1,
-                    values(range.len(), 2, 1)
+                    values(backend, range.len(), 3, 1)
                 );
                 let mut query = sqlx::query_as::<_, (Uuid, i64, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
                 for (room, count) in &rooms[range.clone()] {
-                    query = query.bind(room).bind(count);
+                    query = query.bind(room).bind(count).bind(now);
                 }
-                for (room, last_seq, last_id) in query.bind(now).fetch_all(&mut *tx).await? {
+                for (room, last_seq, last_id) in query.fetch_all(&mut *tx).await? {
                     let count = rooms[range.clone()].iter().find(|r| r.0 == room).map_or(0, |r| r.1);
                     next.insert(room, (last_seq - count + 1, last_id));
                 }
@@ -247,7 +252,7 @@ impl Store {
             for range in chunks(fresh.len()) {
                 let sql = format!(
                     "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) VALUES {}",
-                    values(range.len(), 8, 1)
+                    values(backend, range.len(), 8, 1)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for &i in &fresh[range] {
@@ -275,7 +280,7 @@ impl Store {
             for range in chunks(attachments.len()) {
                 let sql = format!(
                     "INSERT INTO message_attachments (message_id, upload_id, position) VALUES {}",
-                    values(range.len(), 3, 1)
+                    values(backend, range.len(), 3, 1)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (message, upload, position) in &attachments[range] {
@@ -292,7 +297,7 @@ impl Store {
             for range in chunks(last_ids.len()) {
                 let sql = format!(
                     "UPDATE rooms SET last_message_id = v.column2 FROM (VALUES {}) AS v WHERE rooms.id = v.column1",
-                    values(range.len(), 2, 1)
+                    values(backend, range.len(), 2, 1)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (room, last) in &last_ids[range] {
@@ -311,7 +316,7 @@ impl Store {
                 let sql = format!(
                     "UPDATE room_members SET read_seq = v.column3, read_message_id = v.column4 \
                      FROM (VALUES {}) AS v WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2",
-                    values(range.len(), 4, 1)
+                    values(backend, range.len(), 4, 1)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for ((room, user), (seq, id)) in &cursors[range] {
@@ -366,7 +371,8 @@ mod tests {
 
     #[test]
     fn values_number_their_parameters() {
-        assert_eq!(values(2, 2, 1), "($1, $2), ($3, $4)");
-        assert_eq!(values(1, 3, 5), "($5, $6, $7)");
+        assert_eq!(values(Backend::Postgres, 2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(values(Backend::Postgres, 1, 3, 5), "($5, $6, $7)");
+        assert_eq!(values(Backend::Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
     }
 }
