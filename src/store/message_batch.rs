@@ -131,18 +131,26 @@ impl Store {
             pairs.dedup();
             let mut members: HashMap<(Uuid, Uuid), (String, String)> = HashMap::with_capacity(pairs.len());
             for range in chunks(pairs.len()) {
+                // Scalar subqueries, each one index probe per pair, never turned into joins: no
+                // plan may hash a whole table (a prepared statement's generic plan, made while a
+                // table was small, would keep doing so as it grows).
                 let sql = format!(
-                    "SELECT rm.room_id, rm.user_id, u.username, u.display_name FROM room_members rm \
-                     JOIN users u ON u.id = rm.user_id \
-                     JOIN (VALUES {}) AS v ON rm.room_id = v.column1 AND rm.user_id = v.column2",
+                    "SELECT v.column1, v.column2, \
+                     (SELECT rm.role FROM room_members rm WHERE rm.room_id = v.column1 AND rm.user_id = v.column2), \
+                     (SELECT u.username FROM users u WHERE u.id = v.column2), \
+                     (SELECT u.display_name FROM users u WHERE u.id = v.column2) \
+                     FROM (VALUES {}) AS v",
                     values(backend, range.len(), 2, 1)
                 );
-                let mut query = sqlx::query_as::<_, (Uuid, Uuid, String, String)>(sqlx::AssertSqlSafe(sql));
+                type Row = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
+                let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
                 for (room, user) in &pairs[range] {
                     query = query.bind(room).bind(user);
                 }
-                for (room, user, username, display_name) in query.fetch_all(&mut *tx).await? {
-                    members.insert((room, user), (username, display_name));
+                for (room, user, role, username, display_name) in query.fetch_all(&mut *tx).await? {
+                    if let (Some(_), Some(username), Some(display_name)) = (role, username, display_name) {
+                        members.insert((room, user), (username, display_name));
+                    }
                 }
             }
 
@@ -156,16 +164,19 @@ impl Store {
             let mut earlier: HashMap<(Uuid, String), Uuid> = HashMap::new();
             for range in chunks(keys.len()) {
                 let sql = format!(
-                    "SELECT m.sender_id, m.client_msg_id, m.id FROM messages m \
-                     JOIN (VALUES {}) AS v ON m.sender_id = v.column1 AND m.client_msg_id = v.column2",
+                    "SELECT v.column1, v.column2, \
+                     (SELECT m.id FROM messages m WHERE m.sender_id = v.column1 AND m.client_msg_id = v.column2) \
+                     FROM (VALUES {}) AS v",
                     values(backend, range.len(), 2, 1)
                 );
-                let mut query = sqlx::query_as::<_, (Uuid, String, Uuid)>(sqlx::AssertSqlSafe(sql));
+                let mut query = sqlx::query_as::<_, (Uuid, String, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
                 for (sender, client_id) in &keys[range] {
                     query = query.bind(sender).bind(*client_id);
                 }
                 for (sender, client_id, id) in query.fetch_all(&mut *tx).await? {
-                    earlier.insert((sender, client_id), id);
+                    if let Some(id) = id {
+                        earlier.insert((sender, client_id), id);
+                    }
                 }
             }
 
