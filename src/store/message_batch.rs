@@ -117,7 +117,7 @@ impl Store {
     pub async fn commit_posts(&self, posts: &[&Post]) -> StoreResult<Vec<Posted>> {
         let now = time::now();
         let backend = self.backend();
-        Ok(on_db!(self, pool => async {
+        Ok(on_db!(self.writes, pool => async {
             let mut tx = match backend {
                 // Take the write lock now: a deferred transaction that reads first could not
                 // upgrade when another connection wrote in between.

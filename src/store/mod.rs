@@ -28,6 +28,14 @@ use crate::config::Settings;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// Where new messages are written (see `message_batch`): on SQLite a connection of its
+    /// own, so the writer never waits behind readers for one; on PostgreSQL the same pool.
+    writes: Writes,
+}
+
+#[derive(Clone)]
+pub(crate) struct Writes {
+    db: Db,
 }
 
 #[derive(Clone)]
@@ -91,7 +99,7 @@ impl Store {
         let url = settings.database_url();
         let max = settings.database.max_connections;
         let acquire = Duration::from_secs(settings.database.acquire_timeout_secs);
-        let db = if url.starts_with("postgres") {
+        let (db, writes) = if url.starts_with("postgres") {
             let options = PgConnectOptions::from_str(&url)
                 .context("database.url is not a valid PostgreSQL URL")?;
             let pool = PgPoolOptions::new()
@@ -100,7 +108,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .context("cannot connect to PostgreSQL")?;
-            Db::Postgres(pool)
+            (Db::Postgres(pool.clone()), Db::Postgres(pool))
         } else {
             std::fs::create_dir_all(&settings.data_dir).with_context(|| {
                 format!("cannot create data dir {}", settings.data_dir.display())
@@ -116,12 +124,26 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(acquire)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .with_context(|| format!("cannot open SQLite database {url}"))?;
-            Db::Sqlite(pool)
+            // An in-memory database exists once per pool: its writes stay in that pool.
+            let writer = if url.contains(":memory:") || url.contains("mode=memory") {
+                pool.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(acquire)
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("cannot open SQLite database {url}"))?
+            };
+            (Db::Sqlite(pool), Db::Sqlite(writer))
         };
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            writes: Writes { db: writes },
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -142,6 +164,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        on_db!(self.writes, pool => pool.close().await);
         on_db!(self, pool => pool.close().await)
     }
 }
