@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use config::Settings;
@@ -73,6 +74,13 @@ pub async fn serve(
         .saturating_sub(Duration::from_secs(1));
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let closing = state.clone();
+    // Chat frames are small and wanted now: without TCP_NODELAY, Nagle's algorithm holds one
+    // back until the client's (delayed) ACK of the previous one, ~20 ms on every ack.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
