@@ -152,6 +152,10 @@ fn describe_metrics() {
         "message_new frames not sent because the socket already had that message (a live copy racing a replay)"
     );
     describe_histogram!(
+        "message_batch_size",
+        "New messages stored per write transaction (group commit)"
+    );
+    describe_histogram!(
         "ws_fanout_duration_seconds",
         Unit::Seconds,
         "Time to queue one event to every subscriber of a room"

@@ -116,11 +116,11 @@ async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
                 }
             }
             // One bad post (or a race with another instance) must not fail its neighbours:
-            // each is tried again alone, and only its own failure reaches its sender.
-            Err(err) => {
-                if batch.len() > 1 {
-                    tracing::warn!(error = %err, size = batch.len(), "message batch failed; storing one by one");
-                }
+            // each is tried again alone, and only its own failure reaches its sender. A lost
+            // connection or an unavailable database fails the whole batch at once: trying 500
+            // posts one by one against it would hold every sender for minutes.
+            Err(err) if concerns_one_post(&err) => {
+                tracing::warn!(error = %err, size = batch.len(), "message batch failed; storing one by one");
                 for job in batch.drain(..) {
                     match commit_alone(&store, &job.submission.post).await {
                         Ok(posted) => finish(&events, job, posted),
@@ -130,8 +130,38 @@ async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
                     }
                 }
             }
+            Err(err) => {
+                tracing::error!(error = %err, size = batch.len(), "message batch failed");
+                let reason = err.to_string();
+                let mut jobs = batch.drain(..);
+                if let Some(first) = jobs.next() {
+                    let _ = first.done.send(Err(err));
+                }
+                for job in jobs {
+                    let copy = std::io::Error::other(reason.clone());
+                    let _ = job
+                        .done
+                        .send(Err(StoreError::Database(sqlx::Error::Io(copy))));
+                }
+            }
         }
     }
+}
+
+/// Whether a batch failed because of what one of its posts holds (a constraint, say a
+/// deleted upload or a `client_msg_id` another instance stored meanwhile) or a lock conflict,
+/// rather than because the database cannot be reached.
+fn concerns_one_post(err: &StoreError) -> bool {
+    let StoreError::Database(err) = err else {
+        return false;
+    };
+    err.as_database_error().is_some_and(|db| {
+        db.is_unique_violation()
+            || db.is_foreign_key_violation()
+            || db.is_check_violation()
+            // PostgreSQL: deadlock detected, serialization failure.
+            || matches!(db.code().as_deref(), Some("40P01" | "40001"))
+    })
 }
 
 /// One post in its own transaction; a second try when another instance stored the same

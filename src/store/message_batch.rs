@@ -6,8 +6,9 @@
 //! cursors. Multi-row statements go in chunks of 1, 2, 4 … 64 rows, so a few statement shapes
 //! cover every batch and stay prepared.
 //!
-//! Rooms are numbered inside the transaction, with their rows locked (in id order on
-//! PostgreSQL, so two instances never deadlock; SQLite takes the write lock at BEGIN): several
+//! Rooms are numbered inside the transaction, with their rows locked before anything is read
+//! (in id order on PostgreSQL, so two instances never deadlock; SQLite takes the write lock at
+//! BEGIN): several
 //! instances writing one room still give its messages increasing `seq` and ids in commit order.
 
 use std::collections::HashMap;
@@ -115,7 +116,6 @@ impl Store {
     /// Within a room, the batch's order is the messages' order. If the transaction fails,
     /// nothing of the batch is stored.
     pub async fn commit_posts(&self, posts: &[&Post]) -> StoreResult<Vec<Posted>> {
-        let now = time::now();
         let backend = self.backend();
         Ok(on_db!(self.writes, pool => async {
             let mut tx = match backend {
@@ -124,6 +124,27 @@ impl Store {
                 Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
                 Backend::Postgres => pool.begin().await?,
             };
+            if backend == Backend::Postgres {
+                // Lock the batch's rooms first, in id order (so instances never deadlock), and
+                // only then read who is a member: a removal or ban that commits before this
+                // batch is seen by it. NO KEY: joins (foreign keys to the room) need not wait.
+                let mut locked: Vec<Uuid> = posts.iter().map(|p| p.room_id).collect();
+                locked.sort_unstable();
+                locked.dedup();
+                for range in chunks(locked.len()) {
+                    let sql = format!(
+                        "SELECT id FROM rooms WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
+                        values(backend, range.len(), 1, 1).replace(['(', ')'], "")
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for room in &locked[range] {
+                        query = query.bind(room);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+            }
+            // Taken under the locks, so created_at follows the order of ids across instances.
+            let now = time::now();
 
             // The senders' standing and names.
             let mut pairs: Vec<(Uuid, Uuid)> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
@@ -206,22 +227,9 @@ impl Store {
                 *per_room.entry(post.room_id).or_default() += 1;
             }
 
-            // Number the rooms: lock their rows, add the batch's count, learn the last id.
+            // Number the rooms: add the batch's count, learn the last id.
             let mut rooms: Vec<(Uuid, i64)> = per_room.into_iter().collect();
             rooms.sort_unstable();
-            if backend == Backend::Postgres {
-                for range in chunks(rooms.len()) {
-                    let sql = format!(
-                        "SELECT id FROM rooms WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                        values(backend, range.len(), 1, 1).replace(['(', ')'], "")
-                    );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (room, _) in &rooms[range] {
-                        query = query.bind(room);
-                    }
-                    query.execute(&mut *tx).await?;
-                }
-            }
             // Per room: the next seq and the last id to follow.
             let mut next: HashMap<Uuid, (i64, Option<Uuid>)> = HashMap::with_capacity(rooms.len());
             for range in chunks(rooms.len()) {
