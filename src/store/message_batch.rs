@@ -1,22 +1,25 @@
 //! Group commit: a batch of new messages from any rooms and senders stored in one transaction.
 //!
-//! Whatever the batch holds, it costs a handful of statements: the senders' memberships (with
-//! their names, for the views), earlier messages with the same `client_msg_id`, one numbering
-//! update for all its rooms, a multi-row INSERT, the rooms' last message and the senders' read
-//! cursors. Multi-row statements go in chunks of 1, 2, 4 … 64 rows, so a few statement shapes
-//! cover every batch and stay prepared.
+//! Whatever the batch holds, it takes the same few steps: lock and read its rooms' numbering,
+//! read the senders' memberships (with their names, for the views) and earlier messages with
+//! the same `client_msg_id`, lay the batch out here (who may post, which posts repeat, each new
+//! message's id and number), then write the messages, their attachments, the rooms' numbering
+//! and the senders' read cursors. How each step reaches the database is the backend's own
+//! ([`sqlite`], [`postgres`]); what the batch means is decided once, in [`Layout`].
 //!
 //! Rooms are numbered inside the transaction, with their rows locked before anything is read
 //! (in id order on PostgreSQL, so two instances never deadlock; SQLite takes the write lock at
-//! BEGIN): several
-//! instances writing one room still give its messages increasing `seq` and ids in commit order.
+//! BEGIN): several instances writing one room still give its messages increasing `seq` and ids
+//! in commit order.
+
+mod postgres;
+mod sqlite;
 
 use std::collections::HashMap;
-use std::ops::Range;
 
 use uuid::Uuid;
 
-use super::{Backend, Store, StoreResult, on_db};
+use super::{Db, Store, StoreResult};
 use crate::time::{self, Timestamp};
 
 /// A message on its way to the database, checked and shaped by the messages service.
@@ -47,57 +50,130 @@ pub enum Posted {
     NotMember,
 }
 
-/// The largest chunk of rows in one statement (8 columns × 64 rows = 512 parameters).
-const CHUNK: usize = 64;
+/// The batch's rooms as their locks found them: the last `seq` and the last message's id.
+/// A room missing here is gone.
+type Numbering = HashMap<Uuid, (i64, Option<Uuid>)>;
 
-/// `0..n` in chunks of 64 rows, then the rest in falling powers of two.
-fn chunks(n: usize) -> impl Iterator<Item = Range<usize>> {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        let left = n - start;
-        if left == 0 {
-            return None;
-        }
-        let size = if left >= CHUNK {
-            CHUNK
-        } else {
-            1 << left.ilog2()
-        };
-        start += size;
-        Some(start - size..start)
-    })
+/// What the database knows of the batch's senders, read under the rooms' locks.
+#[derive(Default)]
+struct Standing {
+    /// (room, sender) pairs where the sender is a member, with the sender's names.
+    members: HashMap<(Uuid, Uuid), (String, String)>,
+    /// (sender, client_msg_id) pairs used before, with the message each one names.
+    earlier: HashMap<(Uuid, String), Uuid>,
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters, numbered from `$first`; on
-/// SQLite `(?, ?), (?, ?)`: bound in order, so sqlx need not look each one up by name (a
-/// lookup that walks the statement's list of names: quadratic in a 512-parameter statement).
-fn values(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
+/// A new message's place: its id and its number in the room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Placed {
+    post: usize,
+    id: Uuid,
+    seq: i64,
+}
+
+/// The batch laid out: each post's fate, and the rows that store the new ones.
+#[derive(Debug, Default)]
+struct Layout {
+    /// Posts already answered: not a member, or a `client_msg_id` used before.
+    answered: Vec<Option<Posted>>,
+    /// A post repeating an earlier post of the batch (same sender and `client_msg_id`), with
+    /// the index of that first copy: it gets the first copy's answer.
+    repeats: Vec<(usize, usize)>,
+    /// The new messages, in batch order.
+    fresh: Vec<Placed>,
+    /// Each room that got messages: its new last `seq` and last message id.
+    rooms: Vec<(Uuid, i64, Uuid)>,
+    /// Each sender's read cursor (room, sender, seq, message id): your own message is read by you.
+    cursors: Vec<(Uuid, Uuid, i64, Uuid)>,
+    /// (message, upload, position) for every attachment of a new message.
+    attachments: Vec<(Uuid, Uuid, i32)>,
+}
+
+impl Layout {
+    /// Decides each post's fate and numbers the new ones in batch order, room by room.
+    fn new(posts: &[&Post], standing: &Standing, mut numbering: Numbering) -> Layout {
+        let mut answered: Vec<Option<Posted>> = vec![None; posts.len()];
+        let mut first_copy: HashMap<(Uuid, &str), usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        let mut fresh = Vec::new();
+        let mut ends: HashMap<Uuid, (i64, Uuid)> = HashMap::new();
+        let mut cursors: HashMap<(Uuid, Uuid), (i64, Uuid)> = HashMap::new();
+        for (i, post) in posts.iter().enumerate() {
+            if !standing.members.contains_key(&(post.room_id, post.sender_id)) {
+                answered[i] = Some(Posted::NotMember);
+                continue;
             }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(first + row * columns + column).to_string());
+            if let Some(client_id) = post.client_msg_id.as_deref() {
+                if let Some(id) = standing.earlier.get(&(post.sender_id, client_id.to_string())) {
+                    answered[i] = Some(Posted::Earlier(*id));
+                    continue;
                 }
+                if let Some(&first) = first_copy.get(&(post.sender_id, client_id)) {
+                    repeats.push((i, first));
+                    continue;
+                }
+                first_copy.insert((post.sender_id, client_id), i);
             }
+            let Some((seq, last)) = numbering.get_mut(&post.room_id) else {
+                // The room was deleted (its members went with it in the same transaction).
+                answered[i] = Some(Posted::NotMember);
+                continue;
+            };
+            *seq += 1;
+            let id = next_message_id(*last);
+            *last = Some(id);
+            fresh.push(Placed { post: i, id, seq: *seq });
+            ends.insert(post.room_id, (*seq, id));
+            // Later posts of a room carry higher numbers, so the last one wins.
+            cursors.insert((post.room_id, post.sender_id), (*seq, id));
         }
-        sql.push(')');
+        let attachments = fresh
+            .iter()
+            .flat_map(|placed| {
+                let uploads = posts[placed.post].attachment_ids.iter();
+                uploads
+                    .enumerate()
+                    .map(move |(n, upload)| (placed.id, *upload, n as i32))
+            })
+            .collect();
+        // Sorted, so every writer touches rows in one order.
+        let mut rooms: Vec<_> = ends.into_iter().map(|(room, (seq, id))| (room, seq, id)).collect();
+        rooms.sort_unstable_by_key(|r| r.0);
+        let mut cursors: Vec<_> = cursors
+            .into_iter()
+            .map(|((room, user), (seq, id))| (room, user, seq, id))
+            .collect();
+        cursors.sort_unstable_by_key(|c| (c.0, c.1));
+        Layout { answered, repeats, fresh, rooms, cursors, attachments }
     }
-    sql
+
+    /// Each post's answer, in batch order, once the batch is committed.
+    fn answers(self, posts: &[&Post], standing: &Standing, now: Timestamp) -> Vec<Posted> {
+        let mut answers = self.answered;
+        for placed in self.fresh {
+            let post = posts[placed.post];
+            let (username, display_name) = standing.members[&(post.room_id, post.sender_id)].clone();
+            answers[placed.post] = Some(Posted::Stored {
+                id: placed.id,
+                seq: placed.seq,
+                created_at: now,
+                sender_username: username,
+                sender_display_name: display_name,
+            });
+        }
+        for (i, first) in self.repeats {
+            answers[i] = Some(match &answers[first] {
+                Some(Posted::Stored { id, .. }) => Posted::Earlier(*id),
+                other => other.clone().unwrap_or(Posted::NotMember),
+            });
+        }
+        answers.into_iter().map(|a| a.unwrap_or(Posted::NotMember)).collect()
+    }
 }
 
 /// A UUIDv7 for now, or the successor of the room's last id when clocks (or instances)
 /// disagree, so ids within a room strictly increase.
-pub(super) fn next_message_id(last: Option<Uuid>) -> Uuid {
+fn next_message_id(last: Option<Uuid>) -> Uuid {
     let fresh = Uuid::now_v7();
     match last {
         Some(last) if fresh <= last => Uuid::from_u128(last.as_u128() + 1),
@@ -105,10 +181,12 @@ pub(super) fn next_message_id(last: Option<Uuid>) -> Uuid {
     }
 }
 
-/// A stored post's place: filled in once its room is numbered.
-struct Placed {
-    id: Uuid,
-    seq: i64,
+/// The batch's rooms, sorted and without repeats: the order their rows are locked in.
+fn rooms_of(posts: &[&Post]) -> Vec<Uuid> {
+    let mut rooms: Vec<Uuid> = posts.iter().map(|p| p.room_id).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    rooms
 }
 
 impl Store {
@@ -116,254 +194,34 @@ impl Store {
     /// Within a room, the batch's order is the messages' order. If the transaction fails,
     /// nothing of the batch is stored.
     pub async fn commit_posts(&self, posts: &[&Post]) -> StoreResult<Vec<Posted>> {
-        let backend = self.backend();
-        Ok(on_db!(self.writes, pool => async {
-            let mut tx = match backend {
+        let rooms = rooms_of(posts);
+        match &self.writes.db {
+            Db::Sqlite(pool) => {
                 // Take the write lock now: a deferred transaction that reads first could not
                 // upgrade when another connection wrote in between.
-                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-                Backend::Postgres => pool.begin().await?,
-            };
-            if backend == Backend::Postgres {
-                // Lock the batch's rooms first, in id order (so instances never deadlock), and
-                // only then read who is a member: a removal or ban that commits before this
-                // batch is seen by it. NO KEY: joins (foreign keys to the room) need not wait.
-                let mut locked: Vec<Uuid> = posts.iter().map(|p| p.room_id).collect();
-                locked.sort_unstable();
-                locked.dedup();
-                for range in chunks(locked.len()) {
-                    let sql = format!(
-                        "SELECT id FROM rooms WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
-                        values(backend, range.len(), 1, 1).replace(['(', ')'], "")
-                    );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for room in &locked[range] {
-                        query = query.bind(room);
-                    }
-                    query.execute(&mut *tx).await?;
-                }
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let numbering = sqlite::numbering(&mut tx, &rooms).await?;
+                let now = time::now();
+                let standing = sqlite::standing(&mut tx, posts).await?;
+                let layout = Layout::new(posts, &standing, numbering);
+                sqlite::write(&mut tx, posts, &layout, now).await?;
+                tx.commit().await?;
+                Ok(layout.answers(posts, &standing, now))
             }
-            // Taken under the locks, so created_at follows the order of ids across instances.
-            let now = time::now();
-
-            // The senders' standing and names.
-            let mut pairs: Vec<(Uuid, Uuid)> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
-            pairs.sort_unstable();
-            pairs.dedup();
-            let mut members: HashMap<(Uuid, Uuid), (String, String)> = HashMap::with_capacity(pairs.len());
-            for range in chunks(pairs.len()) {
-                // Scalar subqueries, each one index probe per pair, never turned into joins: no
-                // plan may hash a whole table (a prepared statement's generic plan, made while a
-                // table was small, would keep doing so as it grows).
-                let sql = format!(
-                    "SELECT v.column1, v.column2, \
-                     (SELECT rm.role FROM room_members rm WHERE rm.room_id = v.column1 AND rm.user_id = v.column2), \
-                     (SELECT u.username FROM users u WHERE u.id = v.column2), \
-                     (SELECT u.display_name FROM users u WHERE u.id = v.column2) \
-                     FROM (VALUES {}) AS v",
-                    values(backend, range.len(), 2, 1)
-                );
-                type Row = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
-                let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
-                for (room, user) in &pairs[range] {
-                    query = query.bind(room).bind(user);
-                }
-                for (room, user, role, username, display_name) in query.fetch_all(&mut *tx).await? {
-                    if let (Some(_), Some(username), Some(display_name)) = (role, username, display_name) {
-                        members.insert((room, user), (username, display_name));
-                    }
-                }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // The rooms' rows first, locked in id order: only then are memberships read,
+                // so a removal or ban that commits before this batch is seen by it.
+                let numbering = postgres::numbering(&mut tx, &rooms).await?;
+                // Taken under the locks, so created_at follows the order of ids across instances.
+                let now = time::now();
+                let standing = postgres::standing(&mut tx, posts).await?;
+                let layout = Layout::new(posts, &standing, numbering);
+                postgres::write(&mut tx, posts, &layout, now).await?;
+                tx.commit().await?;
+                Ok(layout.answers(posts, &standing, now))
             }
-
-            // Earlier messages with the same client_msg_id (the unique index answers).
-            let mut keys: Vec<(Uuid, &str)> = posts
-                .iter()
-                .filter_map(|p| Some((p.sender_id, p.client_msg_id.as_deref()?)))
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let mut earlier: HashMap<(Uuid, String), Uuid> = HashMap::new();
-            for range in chunks(keys.len()) {
-                let sql = format!(
-                    "SELECT v.column1, v.column2, \
-                     (SELECT m.id FROM messages m WHERE m.sender_id = v.column1 AND m.client_msg_id = v.column2) \
-                     FROM (VALUES {}) AS v",
-                    values(backend, range.len(), 2, 1)
-                );
-                let mut query = sqlx::query_as::<_, (Uuid, String, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
-                for (sender, client_id) in &keys[range] {
-                    query = query.bind(sender).bind(*client_id);
-                }
-                for (sender, client_id, id) in query.fetch_all(&mut *tx).await? {
-                    if let Some(id) = id {
-                        earlier.insert((sender, client_id), id);
-                    }
-                }
-            }
-
-            // Which posts are new; a repeat within the batch points at its first copy.
-            let mut outcome: Vec<Option<Posted>> = vec![None; posts.len()];
-            let mut first_copy: HashMap<(Uuid, &str), usize> = HashMap::new();
-            let mut repeats: Vec<(usize, usize)> = Vec::new();
-            let mut repeated = vec![false; posts.len()];
-            let mut per_room: HashMap<Uuid, i64> = HashMap::new();
-            for (i, post) in posts.iter().enumerate() {
-                if !members.contains_key(&(post.room_id, post.sender_id)) {
-                    outcome[i] = Some(Posted::NotMember);
-                    continue;
-                }
-                if let Some(client_id) = post.client_msg_id.as_deref() {
-                    if let Some(id) = earlier.get(&(post.sender_id, client_id.to_string())) {
-                        outcome[i] = Some(Posted::Earlier(*id));
-                        continue;
-                    }
-                    if let Some(&first) = first_copy.get(&(post.sender_id, client_id)) {
-                        repeats.push((i, first));
-                        repeated[i] = true;
-                        continue;
-                    }
-                    first_copy.insert((post.sender_id, client_id), i);
-                }
-                *per_room.entry(post.room_id).or_default() += 1;
-            }
-
-            // Number the rooms: add the batch's count, learn the last id.
-            let mut rooms: Vec<(Uuid, i64)> = per_room.into_iter().collect();
-            rooms.sort_unstable();
-            // Per room: the next seq and the last id to follow.
-            let mut next: HashMap<Uuid, (i64, Option<Uuid>)> = HashMap::with_capacity(rooms.len());
-            for range in chunks(rooms.len()) {
-                let sql = format!(
-                    "UPDATE rooms SET last_seq = last_seq + v.column2, last_activity_at = v.column3 \
-                     FROM (VALUES {}) AS v WHERE rooms.id = v.column1 \
-                     RETURNING id, last_seq, last_message_id",
-                    values(backend, range.len(), 3, 1)
-                );
-                let mut query = sqlx::query_as::<_, (Uuid, i64, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
-                for (room, count) in &rooms[range.clone()] {
-                    query = query.bind(room).bind(count).bind(now);
-                }
-                for (room, last_seq, last_id) in query.fetch_all(&mut *tx).await? {
-                    let count = rooms[range.clone()].iter().find(|r| r.0 == room).map_or(0, |r| r.1);
-                    next.insert(room, (last_seq - count + 1, last_id));
-                }
-            }
-
-            // Ids and numbers in batch order, room by room.
-            let mut placed: Vec<Option<Placed>> = (0..posts.len()).map(|_| None).collect();
-            let mut fresh: Vec<usize> = Vec::new();
-            for (i, post) in posts.iter().enumerate() {
-                if outcome[i].is_some() || repeated[i] {
-                    continue;
-                }
-                let Some((seq, last)) = next.get_mut(&post.room_id) else {
-                    // The room went away since its members were read.
-                    outcome[i] = Some(Posted::NotMember);
-                    continue;
-                };
-                let id = next_message_id(*last);
-                placed[i] = Some(Placed { id, seq: *seq });
-                *seq += 1;
-                *last = Some(id);
-                fresh.push(i);
-            }
-
-            for range in chunks(fresh.len()) {
-                let sql = format!(
-                    "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) VALUES {}",
-                    values(backend, range.len(), 8, 1)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for &i in &fresh[range] {
-                    let (post, at) = (posts[i], placed[i].as_ref().expect("placed"));
-                    query = query
-                        .bind(at.id)
-                        .bind(post.room_id)
-                        .bind(at.seq)
-                        .bind(post.sender_id)
-                        .bind(post.content.as_str())
-                        .bind(post.reply_to_id)
-                        .bind(post.client_msg_id.as_deref())
-                        .bind(now);
-                }
-                query.execute(&mut *tx).await?;
-            }
-
-            let attachments: Vec<(Uuid, Uuid, i32)> = fresh
-                .iter()
-                .flat_map(|&i| {
-                    let id = placed[i].as_ref().expect("placed").id;
-                    posts[i].attachment_ids.iter().enumerate().map(move |(n, upload)| (id, *upload, n as i32))
-                })
-                .collect();
-            for range in chunks(attachments.len()) {
-                let sql = format!(
-                    "INSERT INTO message_attachments (message_id, upload_id, position) VALUES {}",
-                    values(backend, range.len(), 3, 1)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (message, upload, position) in &attachments[range] {
-                    query = query.bind(message).bind(upload).bind(position);
-                }
-                query.execute(&mut *tx).await?;
-            }
-
-            // Each room's last message, and each sender's read cursor: your own message is read by you.
-            let last_ids: Vec<(Uuid, Uuid)> = next
-                .iter()
-                .filter_map(|(room, (_, last))| Some((*room, (*last)?)))
-                .collect();
-            for range in chunks(last_ids.len()) {
-                let sql = format!(
-                    "UPDATE rooms SET last_message_id = v.column2 FROM (VALUES {}) AS v WHERE rooms.id = v.column1",
-                    values(backend, range.len(), 2, 1)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (room, last) in &last_ids[range] {
-                    query = query.bind(room).bind(last);
-                }
-                query.execute(&mut *tx).await?;
-            }
-            let mut cursors: HashMap<(Uuid, Uuid), (i64, Uuid)> = HashMap::new();
-            for &i in &fresh {
-                let at = placed[i].as_ref().expect("placed");
-                // Later posts of a room carry higher numbers, so the last one wins.
-                cursors.insert((posts[i].room_id, posts[i].sender_id), (at.seq, at.id));
-            }
-            let cursors: Vec<_> = cursors.into_iter().collect();
-            for range in chunks(cursors.len()) {
-                let sql = format!(
-                    "UPDATE room_members SET read_seq = v.column3, read_message_id = v.column4 \
-                     FROM (VALUES {}) AS v WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2",
-                    values(backend, range.len(), 4, 1)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for ((room, user), (seq, id)) in &cursors[range] {
-                    query = query.bind(room).bind(user).bind(seq).bind(id);
-                }
-                query.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-
-            for &i in &fresh {
-                let at = placed[i].take().expect("placed");
-                let (username, display_name) = members[&(posts[i].room_id, posts[i].sender_id)].clone();
-                outcome[i] = Some(Posted::Stored {
-                    id: at.id,
-                    seq: at.seq,
-                    created_at: now,
-                    sender_username: username,
-                    sender_display_name: display_name,
-                });
-            }
-            for (i, first) in repeats {
-                outcome[i] = Some(match &outcome[first] {
-                    Some(Posted::Stored { id, .. }) => Posted::Earlier(*id),
-                    other => other.clone().unwrap_or(Posted::NotMember),
-                });
-            }
-            Ok::<_, sqlx::Error>(outcome.into_iter().map(|o| o.unwrap_or(Posted::NotMember)).collect())
-        }.await)?)
+        }
     }
 }
 
@@ -371,27 +229,62 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn chunks_cover_every_row_in_few_shapes() {
-        for n in 0..300 {
-            let all: Vec<Range<usize>> = chunks(n).collect();
-            assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), n);
-            assert!(all.windows(2).all(|w| w[0].end == w[1].start));
-            assert!(
-                all.iter()
-                    .all(|r| r.len().is_power_of_two() && r.len() <= CHUNK)
-            );
+    fn post(room: Uuid, sender: Uuid, client_id: Option<&str>) -> Post {
+        Post {
+            room_id: room,
+            sender_id: sender,
+            content: "hi".into(),
+            reply_to_id: None,
+            client_msg_id: client_id.map(str::to_string),
+            attachment_ids: vec![Uuid::now_v7(), Uuid::now_v7()],
         }
-        assert_eq!(
-            chunks(75).map(|r| r.len()).collect::<Vec<_>>(),
-            [64, 8, 2, 1]
-        );
     }
 
     #[test]
-    fn values_number_their_parameters() {
-        assert_eq!(values(Backend::Postgres, 2, 2, 1), "($1, $2), ($3, $4)");
-        assert_eq!(values(Backend::Postgres, 1, 3, 5), "($5, $6, $7)");
-        assert_eq!(values(Backend::Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
+    fn a_layout_numbers_each_room_in_batch_order_and_answers_repeats_with_the_first_copy() {
+        let (room, other_room, gone) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (alice, mallory) = (Uuid::now_v7(), Uuid::now_v7());
+        let last = Uuid::now_v7();
+        let posts = [
+            post(room, alice, Some("a")),
+            post(other_room, alice, None),
+            post(room, alice, Some("a")),
+            post(room, mallory, None),
+            post(room, alice, Some("old")),
+            post(gone, alice, None),
+            post(room, alice, None),
+        ];
+        let posts: Vec<&Post> = posts.iter().collect();
+        let mut standing = Standing::default();
+        for r in [room, other_room, gone] {
+            standing.members.insert((r, alice), ("alice".into(), "Alice".into()));
+        }
+        let old = Uuid::now_v7();
+        standing.earlier.insert((alice, "old".into()), old);
+        let numbering = Numbering::from([(room, (41, Some(last))), (other_room, (0, None))]);
+
+        let layout = Layout::new(&posts, &standing, numbering);
+        let placed: Vec<(usize, i64)> = layout.fresh.iter().map(|p| (p.post, p.seq)).collect();
+        assert_eq!(placed, [(0, 42), (1, 1), (6, 43)]);
+        assert!(layout.fresh[0].id > last && layout.fresh[2].id > layout.fresh[0].id);
+        assert_eq!(layout.attachments.len(), 6);
+        assert_eq!(layout.rooms.len(), 2);
+        assert!(layout.rooms.contains(&(room, 43, layout.fresh[2].id)));
+        assert!(layout.cursors.contains(&(room, alice, 43, layout.fresh[2].id)));
+
+        let first = layout.fresh[0].id;
+        let answers = layout.answers(&posts, &standing, time::now());
+        assert!(matches!(answers[0], Posted::Stored { seq: 42, .. }));
+        assert_eq!(answers[2], Posted::Earlier(first));
+        assert_eq!(answers[3], Posted::NotMember);
+        assert_eq!(answers[4], Posted::Earlier(old));
+        assert_eq!(answers[5], Posted::NotMember);
+    }
+
+    #[test]
+    fn ids_follow_a_last_id_from_the_future() {
+        let ahead = Uuid::from_u128(Uuid::now_v7().as_u128() + (1 << 100));
+        assert_eq!(next_message_id(Some(ahead)).as_u128(), ahead.as_u128() + 1);
+        assert!(next_message_id(None) > Uuid::nil());
     }
 }
