@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::message_batch::{Post, Posted};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::views::messages::{MessageView, ReplyView, SenderView};
 use crate::views::uploads::AttachmentView;
 
@@ -46,24 +46,17 @@ struct Job {
     done: oneshot::Sender<Result<Written, StoreError>>,
 }
 
-/// Writer tasks on PostgreSQL. Each room belongs to one of them, so a room's messages are
-/// still numbered and published in one order, while batches of different rooms commit side by
-/// side on their own connections (a commit is mostly waiting for the server). SQLite has one
-/// writer: it allows one write transaction at a time anyway.
-const POSTGRES_WRITERS: usize = 4;
-
 #[derive(Clone)]
 pub struct MessageWriter {
     queues: Arc<[mpsc::Sender<Job>]>,
 }
 
 impl MessageWriter {
-    /// Starts the writer tasks; they end when the last handle is dropped.
+    /// Starts the writer tasks, as many as the store writes at once; they end when the last
+    /// handle is dropped. Each room belongs to one of them, so a room's messages are still
+    /// numbered and published in one order, while batches of different rooms commit side by side.
     pub fn start(store: Store, events: EventBus) -> MessageWriter {
-        let writers = match store.backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => POSTGRES_WRITERS,
-        };
+        let writers = store.writers();
         let queues = (0..writers)
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(QUEUE / writers);

@@ -99,12 +99,18 @@ impl Layout {
         let mut ends: HashMap<Uuid, (i64, Uuid)> = HashMap::new();
         let mut cursors: HashMap<(Uuid, Uuid), (i64, Uuid)> = HashMap::new();
         for (i, post) in posts.iter().enumerate() {
-            if !standing.members.contains_key(&(post.room_id, post.sender_id)) {
+            if !standing
+                .members
+                .contains_key(&(post.room_id, post.sender_id))
+            {
                 answered[i] = Some(Posted::NotMember);
                 continue;
             }
             if let Some(client_id) = post.client_msg_id.as_deref() {
-                if let Some(id) = standing.earlier.get(&(post.sender_id, client_id.to_string())) {
+                if let Some(id) = standing
+                    .earlier
+                    .get(&(post.sender_id, client_id.to_string()))
+                {
                     answered[i] = Some(Posted::Earlier(*id));
                     continue;
                 }
@@ -122,7 +128,11 @@ impl Layout {
             *seq += 1;
             let id = next_message_id(*last);
             *last = Some(id);
-            fresh.push(Placed { post: i, id, seq: *seq });
+            fresh.push(Placed {
+                post: i,
+                id,
+                seq: *seq,
+            });
             ends.insert(post.room_id, (*seq, id));
             // Later posts of a room carry higher numbers, so the last one wins.
             cursors.insert((post.room_id, post.sender_id), (*seq, id));
@@ -137,14 +147,24 @@ impl Layout {
             })
             .collect();
         // Sorted, so every writer touches rows in one order.
-        let mut rooms: Vec<_> = ends.into_iter().map(|(room, (seq, id))| (room, seq, id)).collect();
+        let mut rooms: Vec<_> = ends
+            .into_iter()
+            .map(|(room, (seq, id))| (room, seq, id))
+            .collect();
         rooms.sort_unstable_by_key(|r| r.0);
         let mut cursors: Vec<_> = cursors
             .into_iter()
             .map(|((room, user), (seq, id))| (room, user, seq, id))
             .collect();
         cursors.sort_unstable_by_key(|c| (c.0, c.1));
-        Layout { answered, repeats, fresh, rooms, cursors, attachments }
+        Layout {
+            answered,
+            repeats,
+            fresh,
+            rooms,
+            cursors,
+            attachments,
+        }
     }
 
     /// Each post's answer, in batch order, once the batch is committed.
@@ -152,7 +172,8 @@ impl Layout {
         let mut answers = self.answered;
         for placed in self.fresh {
             let post = posts[placed.post];
-            let (username, display_name) = standing.members[&(post.room_id, post.sender_id)].clone();
+            let (username, display_name) =
+                standing.members[&(post.room_id, post.sender_id)].clone();
             answers[placed.post] = Some(Posted::Stored {
                 id: placed.id,
                 seq: placed.seq,
@@ -167,7 +188,10 @@ impl Layout {
                 other => other.clone().unwrap_or(Posted::NotMember),
             });
         }
-        answers.into_iter().map(|a| a.unwrap_or(Posted::NotMember)).collect()
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Posted::NotMember))
+            .collect()
     }
 }
 
@@ -257,7 +281,9 @@ mod tests {
         let posts: Vec<&Post> = posts.iter().collect();
         let mut standing = Standing::default();
         for r in [room, other_room, gone] {
-            standing.members.insert((r, alice), ("alice".into(), "Alice".into()));
+            standing
+                .members
+                .insert((r, alice), ("alice".into(), "Alice".into()));
         }
         let old = Uuid::now_v7();
         standing.earlier.insert((alice, "old".into()), old);
@@ -270,7 +296,11 @@ mod tests {
         assert_eq!(layout.attachments.len(), 6);
         assert_eq!(layout.rooms.len(), 2);
         assert!(layout.rooms.contains(&(room, 43, layout.fresh[2].id)));
-        assert!(layout.cursors.contains(&(room, alice, 43, layout.fresh[2].id)));
+        assert!(
+            layout
+                .cursors
+                .contains(&(room, alice, 43, layout.fresh[2].id))
+        );
 
         let first = layout.fresh[0].id;
         let answers = layout.answers(&posts, &standing, time::now());

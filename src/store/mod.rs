@@ -28,8 +28,8 @@ use crate::config::Settings;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// Where new messages are written (see `message_batch`): on SQLite a connection of its
-    /// own, so the writer never waits behind readers for one; on PostgreSQL the same pool.
+    /// Where new messages are written (see `message_batch`): connections of their own, opened
+    /// at start, so a writer never waits behind readers for one, nor for a connection to open.
     writes: Writes,
 }
 
@@ -93,7 +93,19 @@ pub enum Backend {
     Postgres,
 }
 
+/// Message batches PostgreSQL commits side by side, each on a connection of its own (a commit
+/// is mostly waiting for the server). SQLite allows one write transaction at a time anyway.
+const POSTGRES_WRITERS: usize = 4;
+
 impl Store {
+    /// How many message batches may be written at once.
+    pub fn writers(&self) -> usize {
+        match self.writes.db {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => POSTGRES_WRITERS,
+        }
+    }
+
     /// Opens the configured database (creating the SQLite file and data dir when needed).
     pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
         let url = settings.database_url();
@@ -105,10 +117,17 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(acquire)
+                .connect_with(options.clone())
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            let writer = PgPoolOptions::new()
+                .max_connections(POSTGRES_WRITERS as u32)
+                .min_connections(POSTGRES_WRITERS as u32)
+                .acquire_timeout(acquire)
                 .connect_with(options)
                 .await
                 .context("cannot connect to PostgreSQL")?;
-            (Db::Postgres(pool.clone()), Db::Postgres(pool))
+            (Db::Postgres(pool), Db::Postgres(writer))
         } else {
             std::fs::create_dir_all(&settings.data_dir).with_context(|| {
                 format!("cannot create data dir {}", settings.data_dir.display())

@@ -29,8 +29,8 @@ pub(super) async fn numbering(tx: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Re
 
 /// For each (room, sender, `client_msg_id`) of the batch: whether the sender is a member, the
 /// sender's names, and the message the id named before. Scalar subqueries, each one index probe
-/// per row, never turned into joins: no plan may hash a whole table (a prepared statement's
-/// generic plan, made while a table was small, would keep doing so as it grows).
+/// per row: never turned into joins, and never hashed (an `EXISTS` may be, and then each batch
+/// reads all of `room_members` to build the hash).
 pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Result<Standing> {
     let mut keys: Vec<(Uuid, Uuid, Option<&str>)> = posts
         .iter()
@@ -41,10 +41,18 @@ pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Re
     let rooms: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let senders: Vec<Uuid> = keys.iter().map(|k| k.1).collect();
     let client_ids: Vec<Option<&str>> = keys.iter().map(|k| k.2).collect();
-    type Row = (Uuid, Uuid, Option<String>, bool, Option<String>, Option<String>, Option<Uuid>);
+    type Row = (
+        Uuid,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT k.room_id, k.sender_id, k.client_msg_id, \
-         EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.sender_id), \
+         (SELECT rm.role FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.sender_id), \
          (SELECT u.username FROM users u WHERE u.id = k.sender_id), \
          (SELECT u.display_name FROM users u WHERE u.id = k.sender_id), \
          (SELECT m.id FROM messages m WHERE m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id) \
@@ -56,9 +64,11 @@ pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Re
     .fetch_all(&mut *tx)
     .await?;
     let mut standing = Standing::default();
-    for (room, sender, client_id, member, username, display_name, earlier) in rows {
-        if let (true, Some(username), Some(display_name)) = (member, username, display_name) {
-            standing.members.insert((room, sender), (username, display_name));
+    for (room, sender, client_id, role, username, display_name, earlier) in rows {
+        if let (Some(_), Some(username), Some(display_name)) = (role, username, display_name) {
+            standing
+                .members
+                .insert((room, sender), (username, display_name));
         }
         if let (Some(client_id), Some(earlier)) = (client_id, earlier) {
             standing.earlier.insert((sender, client_id), earlier);
@@ -81,7 +91,10 @@ pub(super) async fn write(
     let rooms: Vec<Uuid> = fresh.iter().map(|p| posts[p.post].room_id).collect();
     let seqs: Vec<i64> = fresh.iter().map(|p| p.seq).collect();
     let senders: Vec<Uuid> = fresh.iter().map(|p| posts[p.post].sender_id).collect();
-    let contents: Vec<&str> = fresh.iter().map(|p| posts[p.post].content.as_str()).collect();
+    let contents: Vec<&str> = fresh
+        .iter()
+        .map(|p| posts[p.post].content.as_str())
+        .collect();
     let replies: Vec<Option<Uuid>> = fresh.iter().map(|p| posts[p.post].reply_to_id).collect();
     let client_ids: Vec<Option<&str>> = fresh
         .iter()

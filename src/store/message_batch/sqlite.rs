@@ -40,7 +40,10 @@ fn values(rows: usize, columns: usize) -> String {
 }
 
 /// The rooms' last `seq` and last message id.
-pub(super) async fn numbering(tx: &mut SqliteConnection, rooms: &[Uuid]) -> sqlx::Result<Numbering> {
+pub(super) async fn numbering(
+    tx: &mut SqliteConnection,
+    rooms: &[Uuid],
+) -> sqlx::Result<Numbering> {
     let mut numbering = Numbering::with_capacity(rooms.len());
     for range in chunks(rooms.len()) {
         let sql = format!(
@@ -80,7 +83,9 @@ pub(super) async fn standing(tx: &mut SqliteConnection, posts: &[&Post]) -> sqlx
         }
         for (room, user, role, username, display_name) in query.fetch_all(&mut *tx).await? {
             if let (Some(_), Some(username), Some(display_name)) = (role, username, display_name) {
-                standing.members.insert((room, user), (username, display_name));
+                standing
+                    .members
+                    .insert((room, user), (username, display_name));
             }
         }
     }
