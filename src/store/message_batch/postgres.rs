@@ -27,22 +27,25 @@ pub(super) async fn numbering(tx: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Re
         .collect())
 }
 
-/// For each (room, sender, `client_msg_id`) of the batch: whether the sender is a member, the
-/// sender's names, and the message the id named before. Scalar subqueries, each one index probe
-/// per row: never turned into joins, and never hashed (an `EXISTS` may be, and then each batch
+/// Which of the batch's senders are members of their rooms (with their names), and the
+/// messages their `client_msg_id`s named before: one statement, a row per (room, sender) pair
+/// and a row per (sender, `client_msg_id`) key. Scalar subqueries, each one index probe per
+/// row: never turned into joins, and never hashed (an `EXISTS` may be, and then each batch
 /// reads all of `room_members` to build the hash).
 pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Result<Standing> {
-    let mut keys: Vec<(Uuid, Uuid, Option<&str>)> = posts
+    let mut pairs: Vec<(Uuid, Uuid)> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut keys: Vec<(Uuid, &str)> = posts
         .iter()
-        .map(|p| (p.room_id, p.sender_id, p.client_msg_id.as_deref()))
+        .filter_map(|p| Some((p.sender_id, p.client_msg_id.as_deref()?)))
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let rooms: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-    let senders: Vec<Uuid> = keys.iter().map(|k| k.1).collect();
-    let client_ids: Vec<Option<&str>> = keys.iter().map(|k| k.2).collect();
+    let (rooms, members): (Vec<Uuid>, Vec<Uuid>) = pairs.into_iter().unzip();
+    let (senders, client_ids): (Vec<Uuid>, Vec<&str>) = keys.into_iter().unzip();
     type Row = (
-        Uuid,
+        Option<Uuid>,
         Uuid,
         Option<String>,
         Option<String>,
@@ -51,27 +54,41 @@ pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Re
         Option<Uuid>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT k.room_id, k.sender_id, k.client_msg_id, \
-         (SELECT rm.role FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.sender_id), \
-         (SELECT u.username FROM users u WHERE u.id = k.sender_id), \
-         (SELECT u.display_name FROM users u WHERE u.id = k.sender_id), \
+        "SELECT p.room_id, p.user_id, NULL::text, \
+         (SELECT rm.role FROM room_members rm WHERE rm.room_id = p.room_id AND rm.user_id = p.user_id), \
+         (SELECT u.username FROM users u WHERE u.id = p.user_id), \
+         (SELECT u.display_name FROM users u WHERE u.id = p.user_id), \
+         NULL::uuid \
+         FROM UNNEST($1::uuid[], $2::uuid[]) AS p(room_id, user_id) \
+         UNION ALL \
+         SELECT NULL::uuid, k.sender_id, k.client_msg_id, NULL, NULL, NULL, \
          (SELECT m.id FROM messages m WHERE m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id) \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(room_id, sender_id, client_msg_id)",
+         FROM UNNEST($3::uuid[], $4::text[]) AS k(sender_id, client_msg_id)",
     )
     .bind(&rooms)
+    .bind(&members)
     .bind(&senders)
     .bind(&client_ids)
     .fetch_all(&mut *tx)
     .await?;
     let mut standing = Standing::default();
-    for (room, sender, client_id, role, username, display_name, earlier) in rows {
-        if let (Some(_), Some(username), Some(display_name)) = (role, username, display_name) {
-            standing
-                .members
-                .insert((room, sender), (username, display_name));
-        }
-        if let (Some(client_id), Some(earlier)) = (client_id, earlier) {
-            standing.earlier.insert((sender, client_id), earlier);
+    for (room, user, client_id, role, username, display_name, earlier) in rows {
+        match (room, client_id) {
+            (Some(room), _) => {
+                if let (Some(_), Some(username), Some(display_name)) =
+                    (role, username, display_name)
+                {
+                    standing
+                        .members
+                        .insert((room, user), (username, display_name));
+                }
+            }
+            (None, Some(client_id)) => {
+                if let Some(earlier) = earlier {
+                    standing.earlier.insert((user, client_id), earlier);
+                }
+            }
+            (None, None) => {}
         }
     }
     Ok(standing)
