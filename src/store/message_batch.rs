@@ -213,6 +213,26 @@ fn rooms_of(posts: &[&Post]) -> Vec<Uuid> {
     rooms
 }
 
+/// A room and a sender.
+type Pair = (Uuid, Uuid);
+/// A sender and one of its `client_msg_id`s.
+type ClientKey<'p> = (Uuid, &'p str);
+
+/// The (room, sender) pairs whose membership the batch needs, and the (sender,
+/// `client_msg_id`) keys it must look for earlier uses of: sorted, without repeats.
+fn standing_keys<'p>(posts: &[&'p Post]) -> (Vec<Pair>, Vec<ClientKey<'p>>) {
+    let mut pairs: Vec<Pair> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut keys: Vec<ClientKey> = posts
+        .iter()
+        .filter_map(|p| Some((p.sender_id, p.client_msg_id.as_deref()?)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    (pairs, keys)
+}
+
 impl Store {
     /// Stores a batch of posts in one transaction and says what became of each, in order.
     /// Within a room, the batch's order is the messages' order. If the transaction fails,

@@ -7,7 +7,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Layout, Numbering, Post, Standing};
+use super::{Layout, Numbering, Post, Standing, standing_keys};
 use crate::time::Timestamp;
 
 /// Locks the rooms' rows in id order (so instances never deadlock) and reads their numbering.
@@ -33,15 +33,7 @@ pub(super) async fn numbering(tx: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Re
 /// row: never turned into joins, and never hashed (an `EXISTS` may be, and then each batch
 /// reads all of `room_members` to build the hash).
 pub(super) async fn standing(tx: &mut PgConnection, posts: &[&Post]) -> sqlx::Result<Standing> {
-    let mut pairs: Vec<(Uuid, Uuid)> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut keys: Vec<(Uuid, &str)> = posts
-        .iter()
-        .filter_map(|p| Some((p.sender_id, p.client_msg_id.as_deref()?)))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let (pairs, keys) = standing_keys(posts);
     let (rooms, members): (Vec<Uuid>, Vec<Uuid>) = pairs.into_iter().unzip();
     let (senders, client_ids): (Vec<Uuid>, Vec<&str>) = keys.into_iter().unzip();
     type Row = (

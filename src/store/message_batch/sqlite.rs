@@ -7,7 +7,7 @@ use std::ops::Range;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use super::{Layout, Numbering, Post, Standing};
+use super::{Layout, Numbering, Post, Standing, standing_keys};
 use crate::time::Timestamp;
 
 /// The largest chunk of rows in one statement (8 columns × 64 rows = 512 parameters).
@@ -64,9 +64,7 @@ pub(super) async fn numbering(
 /// The senders' memberships and names, and their earlier uses of the batch's `client_msg_id`s.
 pub(super) async fn standing(tx: &mut SqliteConnection, posts: &[&Post]) -> sqlx::Result<Standing> {
     let mut standing = Standing::default();
-    let mut pairs: Vec<(Uuid, Uuid)> = posts.iter().map(|p| (p.room_id, p.sender_id)).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
+    let (pairs, keys) = standing_keys(posts);
     for range in chunks(pairs.len()) {
         let sql = format!(
             "SELECT v.column1, v.column2, \
@@ -90,12 +88,6 @@ pub(super) async fn standing(tx: &mut SqliteConnection, posts: &[&Post]) -> sqlx
         }
     }
 
-    let mut keys: Vec<(Uuid, &str)> = posts
-        .iter()
-        .filter_map(|p| Some((p.sender_id, p.client_msg_id.as_deref()?)))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
     for range in chunks(keys.len()) {
         let sql = format!(
             "SELECT v.column1, v.column2, \
