@@ -65,7 +65,8 @@ impl AppState {
             None => LocalRateLimiter::new(&settings.rate_limit),
         };
         let events = EventBus::new(4096);
-        let writer = MessageWriter::start(store.clone(), events.clone());
+        let writer = MessageWriter::start(store.clone(), events.clone())
+            .map_err(|err| anyhow::anyhow!("cannot start the message writer: {err}"))?;
         Ok(AppState {
             settings: Arc::new(settings),
             store,
