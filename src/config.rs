@@ -66,6 +66,7 @@ pub struct AuthSettings {
     pub jwt_secret: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    pub refresh_grace_secs: u64,
     pub issuer: String,
     pub audience: String,
     pub session_cache_secs: u64,
@@ -75,6 +76,8 @@ pub struct AuthSettings {
 pub struct RateLimitSettings {
     pub auth_per_minute: u32,
     pub failed_logins_per_hour: u32,
+    pub login_delay_after_failures: u32,
+    pub login_delay_max_secs: u64,
     pub rest_per_minute: u32,
     pub ws_messages_per_sec: u32,
     pub ws_messages_burst: u32,
@@ -460,6 +463,7 @@ impl fmt::Debug for AuthSettings {
             .field("jwt_secret", &"********")
             .field("access_ttl_secs", &self.access_ttl_secs)
             .field("refresh_ttl_secs", &self.refresh_ttl_secs)
+            .field("refresh_grace_secs", &self.refresh_grace_secs)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()

@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 use crate::views::MessageView;
 use crate::views::PublicProfile;
 use crate::views::RoomView;
+use crate::views::SecurityNotice;
 use crate::views::messages::BroadcastMessage;
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,11 @@ pub enum DomainEvent {
     },
     UserDeleted {
         user_id: Uuid,
+    },
+    /// The owner should know: sent to every socket of theirs.
+    SecurityNotice {
+        user_id: Uuid,
+        notice: SecurityNotice,
     },
 
     MessageCreated {
@@ -109,7 +115,8 @@ impl DomainEvent {
             DomainEvent::RoomUpdated { room } => Some(room.id),
             DomainEvent::SessionsRevoked { .. }
             | DomainEvent::UserUpdated { .. }
-            | DomainEvent::UserDeleted { .. } => None,
+            | DomainEvent::UserDeleted { .. }
+            | DomainEvent::SecurityNotice { .. } => None,
         }
     }
 }

@@ -25,44 +25,75 @@ pub trait RateLimiter: Send + Sync + 'static {
     async fn check_rest(&self, user_id: Uuid) -> Result<(), RetryAfter>;
     /// WebSocket `send_message`, per user (10/s, bursts of 20).
     async fn check_ws_send(&self, user_id: Uuid) -> Result<(), RetryAfter>;
-    /// Some(wait) while an account has used up its failed logins for the hour.
-    async fn login_lockout(&self, account: &str) -> Option<RetryAfter>;
-    async fn record_failed_login(&self, account: &str);
+    /// What the failed-login counters hold for an account, and for it from this address.
+    async fn login_standing(&self, account: &str, ip: IpAddr) -> LoginStanding;
+    /// Counts a failed login (or a wrong password on a signed-in check) against the account
+    /// and against the account from this address; returns the account's count with it.
+    async fn record_failed_login(&self, account: &str, ip: IpAddr) -> FailedLogins;
+    /// A successful login from this address clears its failures against the account (the
+    /// account's own count stands: it is what the owner is told about).
+    async fn forget_failed_logins_from(&self, account: &str, ip: IpAddr);
 }
 
-/// Token buckets (governor's GCRA) for request rates; a one-hour window counter for failed logins.
+/// Failed logins in the current window (an hour from the first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailedLogins {
+    pub count: u32,
+    /// Until the window ends and the count starts again from zero.
+    pub window_left: Duration,
+}
+
+/// The failed-login counters an attempt is judged by (see `auth::login_throttle`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginStanding {
+    /// Against the account, from any address.
+    pub account: FailedLogins,
+    /// Against the account from this address.
+    pub address_failures: u32,
+    /// Since this address's last failure against the account (zero when it has none).
+    pub since_address_failure: Duration,
+}
+
+/// Token buckets (governor's GCRA) for request rates; window counters for failed logins.
 pub struct LocalRateLimiter {
     clock: DefaultClock,
     auth: DefaultKeyedRateLimiter<IpAddr>,
     rest: DefaultKeyedRateLimiter<Uuid>,
     ws_send: DefaultKeyedRateLimiter<Uuid>,
+    /// Per account: a window of an hour from its first failure.
     failed_logins: moka::sync::Cache<String, FailureWindow>,
-    failed_login_limit: u32,
+    /// Per (account, address): a window of an hour from its last failure.
+    failed_logins_from: moka::sync::Cache<(String, IpAddr), FailureWindow>,
 }
 
 #[derive(Clone, Copy)]
 struct FailureWindow {
     count: u32,
+    last: Instant,
     ends: Instant,
 }
 
-const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+impl FailureWindow {
+    fn counted(&self, now: Instant) -> FailedLogins {
+        FailedLogins {
+            count: self.count,
+            window_left: self.ends.saturating_duration_since(now),
+        }
+    }
+}
+
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 
 /// A window expires when it ends, however often it was bumped in between.
 struct UntilWindowEnds;
 
-impl Expiry<String, FailureWindow> for UntilWindowEnds {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        value: &FailureWindow,
-        now: Instant,
-    ) -> Option<Duration> {
+impl<K> Expiry<K, FailureWindow> for UntilWindowEnds {
+    fn expire_after_create(&self, _: &K, value: &FailureWindow, now: Instant) -> Option<Duration> {
         Some(value.ends.saturating_duration_since(now))
     }
     fn expire_after_update(
         &self,
-        _: &String,
+        _: &K,
         value: &FailureWindow,
         now: Instant,
         _: Option<Duration>,
@@ -93,7 +124,10 @@ impl LocalRateLimiter {
                 .max_capacity(1_000_000)
                 .expire_after(UntilWindowEnds)
                 .build(),
-            failed_login_limit: settings.failed_logins_per_hour,
+            failed_logins_from: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(UntilWindowEnds)
+                .build(),
         });
         // Keyed limiters keep one entry per key ever seen; drop the ones back at full capacity.
         let weak = Arc::downgrade(&limiter);
@@ -132,28 +166,60 @@ impl RateLimiter for LocalRateLimiter {
         self.wait(self.ws_send.check_key(&user_id))
     }
 
-    async fn login_lockout(&self, account: &str) -> Option<RetryAfter> {
-        let window = self.failed_logins.get(&account.to_lowercase())?;
-        (window.count >= self.failed_login_limit)
-            .then(|| window.ends.saturating_duration_since(Instant::now()))
+    async fn login_standing(&self, account: &str, ip: IpAddr) -> LoginStanding {
+        let now = Instant::now();
+        let account = account.to_lowercase();
+        let from = self.failed_logins_from.get(&(account.clone(), ip));
+        LoginStanding {
+            account: self
+                .failed_logins
+                .get(&account)
+                .map(|window| window.counted(now))
+                .unwrap_or_default(),
+            address_failures: from.map_or(0, |window| window.count),
+            since_address_failure: from.map_or(Duration::ZERO, |window| {
+                now.saturating_duration_since(window.last)
+            }),
+        }
     }
 
-    async fn record_failed_login(&self, account: &str) {
-        self.failed_logins
-            .entry(account.to_lowercase())
+    async fn record_failed_login(&self, account: &str, ip: IpAddr) -> FailedLogins {
+        let now = Instant::now();
+        let account = account.to_lowercase();
+        self.failed_logins_from
+            .entry((account.clone(), ip))
+            .and_upsert_with(|existing| FailureWindow {
+                count: existing
+                    .map_or(0, |e| e.into_value().count)
+                    .saturating_add(1),
+                last: now,
+                ends: now + FAILURE_WINDOW,
+            });
+        let window = self
+            .failed_logins
+            .entry(account)
             .and_upsert_with(|existing| match existing {
                 Some(entry) => {
                     let window = entry.into_value();
                     FailureWindow {
                         count: window.count.saturating_add(1),
+                        last: now,
                         ends: window.ends,
                     }
                 }
                 None => FailureWindow {
                     count: 1,
-                    ends: Instant::now() + FAILURE_WINDOW,
+                    last: now,
+                    ends: now + FAILURE_WINDOW,
                 },
-            });
+            })
+            .into_value();
+        window.counted(now)
+    }
+
+    async fn forget_failed_logins_from(&self, account: &str, ip: IpAddr) {
+        self.failed_logins_from
+            .invalidate(&(account.to_lowercase(), ip));
     }
 }
 
@@ -165,6 +231,8 @@ mod tests {
         RateLimitSettings {
             auth_per_minute: auth,
             failed_logins_per_hour: failed,
+            login_delay_after_failures: 3,
+            login_delay_max_secs: 900,
             rest_per_minute: rest,
             ws_messages_per_sec: 10,
             ws_messages_burst: 20,
@@ -204,14 +272,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_logins_lock_after_the_limit() {
+    async fn failed_logins_count_per_account_and_per_address() {
         let limiter = LocalRateLimiter::new(&settings(10, 3, 120));
-        for _ in 0..2 {
-            limiter.record_failed_login("Alice").await;
-        }
-        assert!(limiter.login_lockout("alice").await.is_none());
-        limiter.record_failed_login("alice").await;
-        let wait = limiter.login_lockout("ALICE").await.unwrap();
-        assert!(wait > Duration::from_secs(3500), "{wait:?}");
+        let home: IpAddr = "127.0.0.1".parse().unwrap();
+        let away: IpAddr = "127.0.0.2".parse().unwrap();
+        limiter.record_failed_login("Alice", home).await;
+        limiter.record_failed_login("alice", home).await;
+        let counted = limiter.record_failed_login("ALICE", away).await;
+        assert_eq!(counted.count, 3);
+        assert!(counted.window_left > Duration::from_secs(3500));
+        let standing = limiter.login_standing("alice", home).await;
+        assert_eq!(standing.account.count, 3);
+        assert_eq!(standing.address_failures, 2);
+        assert!(standing.since_address_failure < Duration::from_secs(5));
+        limiter.forget_failed_logins_from("alice", home).await;
+        let standing = limiter.login_standing("alice", home).await;
+        assert_eq!((standing.account.count, standing.address_failures), (3, 0));
+        assert_eq!(
+            limiter.login_standing("alice", away).await.address_failures,
+            1
+        );
+        assert_eq!(
+            limiter.login_standing("bob", home).await,
+            LoginStanding::default()
+        );
     }
 }

@@ -11,9 +11,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::ErrorBody;
 use super::extract::{ClientIp, DEVICE_ID_HEADER, DeviceId, Json, Path, UserAgent, parse_json};
+use super::{ErrorBody, Page};
 use crate::auth::AuthUser;
+use crate::auth::login_throttle::{self, LoginThrottle};
 use crate::auth::passwords::password_problem;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::domain::{DisplayName, Email, Username};
@@ -24,7 +25,7 @@ use crate::state::AppState;
 use crate::store::sessions::{NewSession, Refresh};
 use crate::store::users::{NewUser, User};
 use crate::time::{self, Timestamp};
-use crate::views::Me;
+use crate::views::{Me, SecurityNotice};
 
 pub const REFRESH_COOKIE: &str = "refresh_token";
 const COOKIE_PATH: &str = "/api/v1/auth";
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(list_sessions, revoke_other_sessions))
         .routes(routes!(revoke_session))
+        .routes(routes!(security_notices))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -182,15 +184,9 @@ async fn login(
         return Err(ApiError::Unauthorized("wrong username or password"));
     }
     let found = state.store.credentials_by_login(login).await?;
-    // Failures are counted per account when there is one, so switching between username and
-    // email does not double the budget; unknown logins are counted by name, looking the same.
-    let account = match &found {
-        Some((user, _)) => user.id.to_string(),
-        None => format!("login:{}", login.to_lowercase()),
-    };
-    if let Some(retry_after) = state.limiter.login_lockout(&account).await {
-        return Err(ApiError::RateLimited { retry_after });
-    }
+    let owner = found.as_ref().map(|(user, _)| user.id);
+    let account = login_throttle::account_key(owner, login);
+    login_throttle::check_login(&state, &account, ip.0).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -198,11 +194,14 @@ async fn login(
     // Unknown user and wrong password take the same path and the same time: one argon2 verify.
     let valid = state.passwords.verify(body.password, hash).await?;
     match user {
-        Some(user) if valid => start_session(&state, user, device, agent, ip, StatusCode::OK).await,
-        _ => {
-            state.limiter.record_failed_login(&account).await;
-            Err(ApiError::Unauthorized("wrong username or password"))
+        Some(user) if valid => {
+            login_throttle::succeeded(&state, &account, ip.0).await;
+            start_session(&state, user, device, agent, ip, StatusCode::OK).await
         }
+        _ => match login_throttle::count_failure(&state, &account, owner, ip.0).await {
+            Some(retry_after) => Err(ApiError::RateLimited { retry_after }),
+            None => Err(ApiError::Unauthorized("wrong username or password")),
+        },
     }
 }
 
@@ -438,4 +437,22 @@ async fn revoke_other_sessions(
 ) -> ApiResult<StatusCode> {
     accounts::sign_out_others(&state, &auth, RevokeReason::Revoked).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What I should know about my account's security now: sign-in throttled after failed attempts
+/// (see docs/api.md, Login throttling). Empty when there is nothing to tell.
+#[utoipa::path(get, path = "/auth/security-notices", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Page<SecurityNotice>), (status = 401, body = ErrorBody)))]
+async fn security_notices(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ip: ClientIp,
+) -> ApiResult<Json<Page<SecurityNotice>>> {
+    let account = login_throttle::account_key(Some(auth.user_id), "");
+    let standing = state.limiter.login_standing(&account, ip.0).await;
+    let notice = LoginThrottle::new(&state.settings.rate_limit).notice(standing.account);
+    Ok(Json(Page {
+        items: notice.into_iter().collect(),
+        next_cursor: None,
+    }))
 }

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::extract::{Json, Path, Query};
+use super::extract::{ClientIp, Json, Path, Query};
 use super::{ErrorBody, Page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -81,9 +81,17 @@ pub struct ChangePassword {
 async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
+    ip: ClientIp,
     Json(body): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    accounts::change_password(&state, &auth, body.current_password, body.new_password).await?;
+    accounts::change_password(
+        &state,
+        &auth,
+        body.current_password,
+        body.new_password,
+        ip.0,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,13 +102,15 @@ pub struct DeleteMe {
 
 /// Delete my account and every session of it.
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = [])), request_body = DeleteMe,
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 async fn delete_me(
     State(state): State<AppState>,
     auth: AuthUser,
+    ip: ClientIp,
     Json(body): Json<DeleteMe>,
 ) -> ApiResult<StatusCode> {
-    accounts::delete_account(&state, &auth, body.password).await?;
+    accounts::delete_account(&state, &auth, body.password, ip.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -215,6 +215,14 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
                 &json!({"type": "session_revoked", "reason": reason}),
             )),
         }],
+        DomainEvent::SecurityNotice { user_id, notice } => {
+            let mut frame = serde_json::to_value(notice).unwrap_or_default();
+            frame["type"] = json!("security_notice");
+            vec![Delivery::ToUser {
+                user_id: *user_id,
+                frame: Frame(encode(&frame)),
+            }]
+        }
         DomainEvent::UserUpdated { .. } | DomainEvent::UserDeleted { .. } => Vec::new(),
     }
 }

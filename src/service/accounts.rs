@@ -1,9 +1,12 @@
 //! My account: profile changes, password change and account deletion. Sensitive changes
 //! re-check the password, and every change is published for the live sockets.
 
+use std::net::IpAddr;
+
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::auth::login_throttle;
 use crate::auth::passwords::password_problem;
 use crate::domain::{DisplayName, Email, StatusText, Username};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -118,9 +121,10 @@ pub async fn change_password(
     auth: &AuthUser,
     current_password: String,
     new_password: String,
+    ip: IpAddr,
 ) -> ApiResult<()> {
     let user = me(state, auth).await?;
-    verify_own_password(state, &user, current_password, "current_password").await?;
+    verify_own_password(state, &user, current_password, "current_password", ip).await?;
     if let Some(why) = password_problem(&new_password, &user.username) {
         return Err(ApiError::validation("new_password", why));
     }
@@ -144,29 +148,34 @@ pub async fn sign_out_others(
 }
 
 /// Re-checks the signed-in user's password before a sensitive change. Failures count towards
-/// the account's failed-login limit, so a stolen access token cannot brute-force it.
+/// the account's failed logins and delay this address, so a stolen access token cannot
+/// brute-force it; the account's own count never refuses its owner (SPEC §5).
 async fn verify_own_password(
     state: &AppState,
     user: &User,
     password: String,
     field: &str,
+    ip: IpAddr,
 ) -> ApiResult<()> {
-    let account = user.id.to_string();
-    if let Some(retry_after) = state.limiter.login_lockout(&account).await {
-        return Err(ApiError::RateLimited { retry_after });
-    }
+    let account = login_throttle::account_key(Some(user.id), "");
+    login_throttle::check_owner(state, &account, ip).await?;
     let hash = state.store.password_hash(user.id).await?;
     if !state.passwords.verify(password, hash).await? {
-        state.limiter.record_failed_login(&account).await;
+        login_throttle::count_failure(state, &account, Some(user.id), ip).await;
         return Err(ApiError::validation(field, "is incorrect"));
     }
     Ok(())
 }
 
 /// Deletes the caller's account and every session of it.
-pub async fn delete_account(state: &AppState, auth: &AuthUser, password: String) -> ApiResult<()> {
+pub async fn delete_account(
+    state: &AppState,
+    auth: &AuthUser,
+    password: String,
+    ip: IpAddr,
+) -> ApiResult<()> {
     let user = me(state, auth).await?;
-    verify_own_password(state, &user, password, "password").await?;
+    verify_own_password(state, &user, password, "password", ip).await?;
     let sessions = state.store.delete_user(user.id).await?;
     state
         .sessions_revoked(user.id, sessions, RevokeReason::AccountDeleted)

@@ -9,4 +9,4 @@ pub mod users;
 
 pub use messages::{MessageView, SenderView};
 pub use rooms::RoomView;
-pub use users::{Me, PublicProfile};
+pub use users::{Me, PublicProfile, SecurityNotice};

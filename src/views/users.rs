@@ -39,6 +39,21 @@ pub struct PublicProfile {
     pub last_seen_at: Option<Timestamp>,
 }
 
+/// Something about their account's security that its owner is told: live as a
+/// `security_notice` event, and in the sessions view while it holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SecurityNotice {
+    /// Sign-in to the account is throttled: this many failed attempts in the current hour-long
+    /// window, which ends at `throttled_until`. The owner's own sign-ins still work.
+    LoginThrottled {
+        failed_logins: u32,
+        #[serde(serialize_with = "time::rfc3339")]
+        #[schema(value_type = String, format = DateTime)]
+        throttled_until: Timestamp,
+    },
+}
+
 /// A signed URL of the avatar's bytes: anyone shown the profile can load the picture with a
 /// plain `<img src>`, without being able to see the user's other uploads.
 fn avatar_url(state: &AppState, user: &User) -> Option<String> {

@@ -322,6 +322,55 @@ async fn rate_limits_count_across_instances(backend: Backend) {
     b.stop().await;
 }
 
+async fn failed_logins_and_their_notice_count_across_instances(backend: Backend) {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: cluster test skipped");
+        return;
+    };
+    let a = TestServer::start_clustered(backend, &redis, |s| {
+        s.rate_limit.failed_logins_per_hour = 2;
+        s.server.trust_proxy_headers = true;
+    })
+    .await;
+    let b = a.sibling().await;
+    let uma = a.register("uma").await;
+    let mut ws = WsClient::connect(&b, &uma).await;
+    let login = |server: &TestServer, address: &str, password: &str| {
+        server
+            .client
+            .post(server.api("/auth/login"))
+            .header("X-Forwarded-For", address)
+            .json(&json!({"username": "uma", "password": password}))
+            .send()
+    };
+    let wrong = "Wrong-Password-1";
+    assert_eq!(
+        login(&a, "10.0.0.1", wrong).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&b, "10.0.0.2", wrong).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The second failure, counted on B, brings the account to its limit: its owner's socket is told.
+    let notice = ws.next_of_type("security_notice").await;
+    assert_eq!(
+        (notice["kind"].as_str(), notice["failed_logins"].as_u64()),
+        (Some("login_throttled"), Some(2))
+    );
+    expect_rate_limited(login(&a, "10.0.0.3", wrong).await.unwrap()).await;
+    expect_rate_limited(login(&a, "10.0.0.2", &uma.password).await.unwrap()).await;
+    assert_eq!(
+        login(&b, "192.0.2.1", &uma.password)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
 async fn a_killed_instances_users_go_offline_within_the_ttl(backend: Backend) {
     let Some(redis) = redis_url() else {
         eprintln!("TEST_REDIS_URL is not set: cluster test skipped");
@@ -542,5 +591,6 @@ backend_tests!(
     webrtc_signaling_crosses_instances,
     logout_on_one_instance_closes_sockets_on_the_other,
     rate_limits_count_across_instances,
+    failed_logins_and_their_notice_count_across_instances,
     a_killed_instances_users_go_offline_within_the_ttl,
 );

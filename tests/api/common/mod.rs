@@ -123,6 +123,7 @@ pub fn test_settings(data_dir: PathBuf) -> Settings {
     settings.rate_limit.auth_per_minute = 100_000;
     settings.rate_limit.rest_per_minute = 100_000;
     settings.rate_limit.failed_logins_per_hour = 100_000;
+    settings.rate_limit.login_delay_after_failures = 100_000;
     settings
 }
 
