@@ -77,6 +77,8 @@ base="http://127.0.0.1:$port"
 
 # The server runs in the temp dir, so no config/local.yaml of a developer applies; DATABASE_URL, REDIS_URL
 # and PORT from the caller's environment are dropped so the run is always a fresh SQLite database.
+# The refresh grace window is 0 so the collection's immediate replay of a rotated token shows reuse
+# detection (with the default 10 s it would get the same new pair: tests/api/refresh.rs covers that).
 log "starting $bin on $base (data in $work/data)"
 (
     cd "$work"
@@ -87,6 +89,8 @@ log "starting $bin on $base (data in $work/data)"
         CHATTER__SERVER__PUBLIC_URL="$base" \
         CHATTER__RATE_LIMIT__AUTH_PER_MINUTE=1000 \
         CHATTER__RATE_LIMIT__FAILED_LOGINS_PER_HOUR=1000 \
+        CHATTER__RATE_LIMIT__LOGIN_DELAY_AFTER_FAILURES=1000 \
+        CHATTER__AUTH__REFRESH_GRACE_SECS=0 \
         CHATTER__RATE_LIMIT__REST_PER_MINUTE=100000 \
         CHATTER__LOG__LEVEL=warn \
         "$bin" serve

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,8 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     pub access_ttl: Duration,
+    /// Keys the derivation of a session's next refresh token from its current one.
+    rotation_key: Hmac<Sha256>,
 }
 
 impl TokenKeys {
@@ -50,6 +53,8 @@ impl TokenKeys {
             issuer: settings.auth.issuer.clone(),
             audience: settings.auth.audience.clone(),
             access_ttl: Duration::from_secs(settings.auth.access_ttl_secs),
+            rotation_key: Hmac::<Sha256>::new_from_slice(&rotation_key(secret))
+                .expect("HMAC takes a key of any length"),
         }
     }
 
@@ -79,7 +84,28 @@ impl TokenKeys {
     }
 }
 
-/// A new refresh token: 256 random bits, base64url.
+/// A key of its own for refresh-token rotation, derived from the secret so the JWT key is
+/// never used for two purposes.
+fn rotation_key(secret: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(b"chatter refresh-token rotation v1");
+    mac.finalize().into_bytes().into()
+}
+
+impl TokenKeys {
+    /// The refresh token that replaces `presented` when it is rotated: HMAC-SHA256 of it under a
+    /// server key, base64url (256 bits no one without the key and `presented` can predict).
+    /// Being a function of the presented token, it is what a second refresh with the same token
+    /// within the grace window gets again, without the server keeping any token in the clear:
+    /// two tabs refreshing at once end with the same pair.
+    pub fn next_refresh_token(&self, presented: &str) -> String {
+        let mut mac = self.rotation_key.clone();
+        mac.update(presented.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// A new session's first refresh token: 256 random bits, base64url.
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

@@ -296,7 +296,8 @@ fn clear_refresh_cookie(state: &AppState) -> HeaderValue {
 }
 
 /// Trade a refresh token for a new access token and a new refresh token. The old refresh
-/// token stops working; presenting it again revokes the whole session.
+/// token stops working; presenting it again revokes the whole session, except within a short
+/// grace window after its rotation (`auth.refresh_grace_secs`), when it gets the same new pair.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>,
         description = "optional: the refresh_token cookie is used when there is no body"),
     responses((status = 200, body = TokenResponse, description = "rotated; sets a new refresh_token cookie"),
@@ -326,13 +327,15 @@ async fn refresh(
     let Some(presented) = presented.filter(|t| !t.is_empty() && t.len() <= 256) else {
         return Err(ApiError::Unauthorized("a refresh token is required"));
     };
-    let new_token = new_refresh_token();
+    let new_token = state.tokens.next_refresh_token(&presented);
+    let grace = chrono::Duration::seconds(state.settings.auth.refresh_grace_secs as i64);
     let outcome = state
         .store
         .rotate_refresh_token(
             &hash_refresh_token(&presented),
             &hash_refresh_token(&new_token),
             refresh_expiry(&state),
+            grace,
         )
         .await?;
     match outcome {

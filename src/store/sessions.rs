@@ -33,7 +33,9 @@ pub struct NewSession<'a> {
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Refresh {
-    /// The token was current: it is now retired and `new_hash` is the session's token.
+    /// The token was current: it is now retired and `new_hash` is the session's token. Also
+    /// the answer to the token just rotated away, presented again within the grace window while
+    /// `new_hash` is still current (two tabs refreshing at once).
     Rotated { session_id: Uuid, user_id: Uuid },
     /// The token had already been rotated away: the session has been revoked.
     Reused { session_id: Uuid, user_id: Uuid },
@@ -114,12 +116,16 @@ impl Store {
     }
 
     /// Swaps `old_hash` for `new_hash` atomically: of many concurrent callers with the same
-    /// token exactly one rotates; the others find it retired and revoke the session.
+    /// token exactly one rotates. The others find it retired: within `grace` of its rotation,
+    /// and while `new_hash` (derived from the token, so the same for every caller) is still
+    /// the session's, they get the same rotation; otherwise the token was reused and the
+    /// session is revoked.
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
         new_hash: &[u8],
         expires_at: Timestamp,
+        grace: chrono::Duration,
     ) -> StoreResult<Refresh> {
         let now = time::now();
         let rotate = "UPDATE sessions SET refresh_hash = $2, last_seen_at = $3, expires_at = $4 \
@@ -144,6 +150,21 @@ impl Store {
                 return Ok(Refresh::Rotated { session_id, user_id });
             }
             tx.rollback().await?;
+            let retired: Option<(Uuid, Uuid, Timestamp, Vec<u8>, Timestamp)> = sqlx::query_as(
+                "SELECT s.id, s.user_id, r.retired_at, s.refresh_hash, s.expires_at \
+                 FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+                 WHERE r.token_hash = $1",
+            )
+            .bind(old_hash)
+            .fetch_optional(pool)
+            .await?;
+            if let Some((session_id, user_id, retired_at, current, session_expires)) = retired
+                && retired_at + grace > now
+                && session_expires > now
+                && current.as_slice() == new_hash
+            {
+                return Ok(Refresh::Rotated { session_id, user_id });
+            }
             let reused: Option<(Uuid, Uuid)> = sqlx::query_as(
                 "DELETE FROM sessions WHERE id = (SELECT session_id FROM retired_refresh_tokens WHERE token_hash = $1) \
                  RETURNING id, user_id",
