@@ -18,7 +18,7 @@ export default defineConfig({
   preview: { port: 5173, strictPort: true, proxy },
   build: { outDir: 'dist', sourcemap: true, target: 'es2022' },
   test: {
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.{ts,tsx}'],
     environment: 'node',
   },
 });

@@ -6,12 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   BASE_URL,
+  PASSWORD,
   RESTART_CMD,
   api,
   expectedOutages,
   launch,
   newUser,
   poll,
+  register,
   restartServer,
   shot,
   stopIsolation,
@@ -20,7 +22,6 @@ import {
 } from './support';
 
 const run = Date.now().toString(36).slice(-6);
-const PASSWORD = 'e2e-Passw0rd-long';
 const alice = { username: `alice_${run}`, display: 'Alice Liddell' };
 const bob = { username: `bob_${run}`, display: 'Bob Builder' };
 const roomName = `launch-${run}`;
@@ -54,15 +55,6 @@ const composer = (page: Page, name = `Message #${roomName}`) => page.getByRole('
 
 async function textOf(page: Page, testId: string): Promise<string> {
   return (await page.getByTestId(testId).first().textContent()) ?? '';
-}
-
-async function register(page: Page, user: { username: string; display: string }) {
-  await page.goto('/register');
-  await page.getByLabel('Username', { exact: true }).fill(user.username);
-  await page.getByLabel(/Display name/).fill(user.display);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: 'Welcome to Chatter' }).waitFor();
 }
 
 async function send(page: Page, text: string, box = composer(page)) {

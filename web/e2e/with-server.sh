@@ -7,6 +7,15 @@
 #                                CHATTER_URL=http://127.0.0.1:$CHATTER_PORT
 #
 #   e2e/with-server.sh [path/to/chatter]      (default: ../target/debug/chatter)
+#
+# Server settings the run changes (each overridable by the variable named):
+#   auth requests per minute per IP   CHATTER_E2E_AUTH_PER_MINUTE (120: every browser and the
+#                                     test's own failed logins come from 127.0.0.1)
+#   failed logins per hour per account CHATTER_E2E_FAILED_LOGINS (20, the default limit)
+#   failures from one address before  CHATTER_E2E_LOGIN_DELAY_AFTER_FAILURES (1000: the test
+#   each further attempt is delayed   fails a sign-in past the account limit from one address)
+#   refresh-token reuse grace, s      CHATTER_E2E_REFRESH_GRACE_SECS (0: two tabs refreshing at
+#                                     once must take turns in the app, not lean on the server)
 set -euo pipefail
 web=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-${CHATTER_BIN:-$web/../target/debug/chatter}}")
@@ -22,7 +31,10 @@ start() {
   cd "$work"
   CHATTER__SERVER__PORT=$port \\
   CHATTER__SERVER__ALLOWED_ORIGINS=http://localhost:$port,http://127.0.0.1:$port,http://localhost:5173,http://127.0.0.1:5173 \\
-  CHATTER__RATE_LIMIT__AUTH_PER_MINUTE=\${CHATTER_E2E_AUTH_PER_MINUTE:-60} \\
+  CHATTER__RATE_LIMIT__AUTH_PER_MINUTE=\${CHATTER_E2E_AUTH_PER_MINUTE:-120} \\
+  CHATTER__RATE_LIMIT__FAILED_LOGINS_PER_HOUR=\${CHATTER_E2E_FAILED_LOGINS:-20} \\
+  CHATTER__RATE_LIMIT__LOGIN_DELAY_AFTER_FAILURES=\${CHATTER_E2E_LOGIN_DELAY_AFTER_FAILURES:-1000} \\
+  CHATTER__AUTH__REFRESH_GRACE_SECS=\${CHATTER_E2E_REFRESH_GRACE_SECS:-0} \\
   CHATTER__LOG__LEVEL=warn \\
   CHATTER__SERVER__WEB_DIR=$web/dist \\
     nohup "$bin" >> "$work/server.log" 2>&1 &
@@ -70,6 +82,7 @@ else
   for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:5173/ > /dev/null 2>&1 && break; sleep 0.1; done
   export CHATTER_URL=http://127.0.0.1:5173
 fi
+export CHATTER_E2E_FAILED_LOGINS=${CHATTER_E2E_FAILED_LOGINS:-20}
 
 cd "$web"
 CHATTER_RESTART_CMD="bash $work/server.sh restart" npm run e2e

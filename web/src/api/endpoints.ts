@@ -12,6 +12,7 @@ import type {
   Page,
   PublicProfile,
   Room,
+  SecurityNotice,
   Session,
 } from './types';
 
@@ -35,6 +36,15 @@ export function createApi(client: ApiClient) {
     sessions: async () => itemsOf(await client.get<Session[] | Page<Session>>('/auth/sessions')),
     revokeSession: (id: string) => client.delete<void>(`/auth/sessions/${enc(id)}`),
     revokeOtherSessions: () => client.delete<void>('/auth/sessions'),
+    securityNotices: async (): Promise<SecurityNotice[]> => {
+      try {
+        return (await client.get<{ items: SecurityNotice[] }>('/auth/security-notices')).items;
+      } catch (error) {
+        // Older servers have no such route, and so nothing to tell.
+        if (error instanceof ApiError && error.status === 404) return [];
+        throw error;
+      }
+    },
 
     // people
     searchUsers: (q: string, signal?: AbortSignal) => client.get<Page<PublicProfile>>('/users', { q, limit: 20 }, signal),

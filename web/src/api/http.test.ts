@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiClient } from './http';
+import { ApiClient, REFRESH_LOCK, browserLock } from './http';
 import { ApiError, NetworkError, describeError } from './errors';
 import { flush, jsonResponse, tokenResponse } from '../test/fakes';
 
@@ -131,6 +131,102 @@ describe('ApiClient token refresh', () => {
     await vi.advanceTimersByTimeAsync(2_100);
     await flush();
     expect(client.currentToken).toBe('token-9');
+  });
+});
+
+/**
+ * Tabs of one browser: one cookie jar, and a server that rotates the refresh cookie like
+ * Chatter's (a rotated cookie presented again revokes the session). The cookie is read when a
+ * request starts and replaced when its answer arrives, as in a browser.
+ */
+function sharedCookieServer() {
+  let cookie = 'refresh-0';
+  let rotations = 0;
+  const retired = new Set<string>();
+  let revoked = false;
+  const presented: string[] = [];
+  const fetch = vi.fn(async (url: string | URL | Request) => {
+    if (!String(url).endsWith('/auth/refresh')) return jsonResponse(200, {});
+    const sent = cookie;
+    presented.push(sent);
+    await new Promise((r) => setTimeout(r, 30));
+    if (revoked || retired.has(sent)) {
+      revoked = true;
+      return jsonResponse(401, { error: { code: 'unauthorized', message: 'the refresh token was already used; the session has been revoked' } });
+    }
+    retired.add(sent);
+    rotations += 1;
+    cookie = `refresh-${rotations}`;
+    return jsonResponse(200, tokenResponse(`token-${rotations}`));
+  }) as unknown as typeof globalThis.fetch;
+  return { fetch, presented, revoked: () => revoked };
+}
+
+/** An in-memory stand-in for navigator.locks shared by the "tabs" of a test. */
+function sharedLocks() {
+  const tails = new Map<string, Promise<unknown>>();
+  const names: string[] = [];
+  const lock = <T,>(name: string, fn: () => Promise<T>): Promise<T> => {
+    names.push(name);
+    const run = (tails.get(name) ?? Promise.resolve()).then(fn, fn);
+    tails.set(name, run.catch(() => undefined));
+    return run;
+  };
+  return { lock, names };
+}
+
+describe('refresh across tabs', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('two tabs refreshing at once take turns under the lock: the second uses the rotated cookie and both stay signed in', async () => {
+    const server = sharedCookieServer();
+    const locks = sharedLocks();
+    const tabs = [1, 2].map(() => new ApiClient({ fetch: server.fetch, deviceId: () => 'device-1', lock: locks.lock }));
+    for (const tab of tabs) tab.setSession(tokenResponse('token-0') as never);
+
+    const tokens = Promise.all(tabs.map((tab) => tab.refresh()));
+    await vi.advanceTimersByTimeAsync(100);
+
+    expect(await tokens).toEqual(['token-1', 'token-2']);
+    expect(server.presented).toEqual(['refresh-0', 'refresh-1']);
+    expect(server.revoked()).toBe(false);
+    expect(locks.names).toEqual([REFRESH_LOCK, REFRESH_LOCK]);
+    // Within one tab refreshes stay single-flight: one lock request for many callers.
+    const again = Promise.all([tabs[0].refresh(), tabs[0].refresh(), tabs[0].refresh()]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await again).toEqual(['token-3', 'token-3', 'token-3']);
+    expect(locks.names).toHaveLength(3);
+  });
+
+  it('without the lock the same two refreshes present one cookie twice, and the server ends the session', async () => {
+    const server = sharedCookieServer();
+    const tabs = [1, 2].map(() => new ApiClient({ fetch: server.fetch, deviceId: () => 'device-1', lock: (_name, fn) => fn() }));
+    for (const tab of tabs) tab.setSession(tokenResponse('token-0') as never);
+    const tokens = Promise.all(tabs.map((tab) => tab.refresh()));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await tokens).toEqual(['token-1', null]);
+    expect(server.presented).toEqual(['refresh-0', 'refresh-0']);
+    expect(server.revoked()).toBe(true);
+  });
+
+  it('uses navigator.locks by default, and runs the refresh unlocked where there is none', async () => {
+    const request = vi.fn((_name: string, fn: () => Promise<unknown>) => fn());
+    vi.stubGlobal('navigator', { locks: { request } });
+    const server = sharedCookieServer();
+    const client = new ApiClient({ fetch: server.fetch, deviceId: () => 'd' });
+    const token = client.refresh();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await token).toBe('token-1');
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(request.mock.calls[0][0]).toBe(REFRESH_LOCK);
+
+    vi.stubGlobal('navigator', undefined);
+    const direct = browserLock('anything', async () => 42);
+    expect(await direct).toBe(42);
   });
 });
 

@@ -71,7 +71,18 @@ export interface SessionState {
 
 type Listener = (state: SessionState) => void;
 
-/** Uses the Web Locks API when there is one, so tabs of one browser never refresh at once. */
+/**
+ * The Web Locks name refreshes run under. The refresh cookie is shared by the browser's tabs and
+ * rotates on every refresh; presenting a rotated one revokes the session. So tabs take turns:
+ * one that waited simply refreshes with the cookie the previous holder left behind.
+ */
+export const REFRESH_LOCK = 'chatter-refresh';
+
+/**
+ * Uses the Web Locks API when there is one, so tabs of one browser never refresh at once.
+ * Without it (old browsers, plain-http origins that are not localhost, tests) refreshes are
+ * still single-flight within the tab, just not across tabs.
+ */
 export function browserLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (locks && typeof locks.request === 'function') return locks.request(name, fn) as Promise<T>;
@@ -103,7 +114,7 @@ export class ApiClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.deviceId = options.deviceId;
     this.clock = options.clock ?? realClock;
-    this.lock = options.lock ?? ((_name, fn) => fn());
+    this.lock = options.lock ?? browserLock;
     this.refreshLeadMs = options.refreshLeadMs ?? 60_000;
     this.sessionHint = options.sessionHint;
   }
@@ -194,7 +205,7 @@ export class ApiClient {
    */
   refresh(): Promise<string | null> {
     if (!this.refreshing) {
-      this.refreshing = this.lock('chatter-refresh', () => this.doRefresh()).finally(() => {
+      this.refreshing = this.lock(REFRESH_LOCK, () => this.doRefresh()).finally(() => {
         this.refreshing = null;
       });
     }

@@ -40,6 +40,19 @@ export interface Session {
   current: boolean;
 }
 
+/**
+ * Something about the account's security its owner is told (SPEC §5): in the sessions view
+ * while it holds, and live as a `security_notice` event.
+ */
+export interface SecurityNotice {
+  /** `login_throttled`: sign-in with a wrong password is refused until `throttled_until`. */
+  kind: 'login_throttled';
+  /** Failed sign-ins to this account in the current hour-long window. */
+  failed_logins: number;
+  /** When that window ends. */
+  throttled_until: string;
+}
+
 export type RoomKind = 'public' | 'private' | 'direct';
 export type Role = 'owner' | 'admin' | 'member';
 
@@ -176,6 +189,7 @@ export type ServerFrame =
   | { type: 'dm_created'; room: Room }
   | { type: 'banned'; room_id: string; until: string | null; reason: string }
   | { type: 'session_revoked'; reason: string }
+  | ({ type: 'security_notice' } & SecurityNotice)
   | { type: 'call_participants'; ref?: string; room_id: string; participants: CallParticipant[] }
   | { type: 'call_joined'; room_id: string; participant: CallParticipant }
   | {

@@ -29,6 +29,7 @@ const PATHS: Record<string, string> = {
   check: 'M5 12l5 5L20 7',
   refresh: 'M20 12a8 8 0 1 1-2.3-5.7M20 4v5h-5',
   'wifi-off': 'M2 8.5a15 15 0 0 1 4.5-2.7M9.5 5.2A15 15 0 0 1 22 8.5M5 12a10 10 0 0 1 4-2.2M15 10.2a10 10 0 0 1 4 1.8M8.5 15.5a5 5 0 0 1 7 0M12 19h.01M3 3l18 18',
+  shield: 'M12 3l8 3v6c0 4.6-3.3 8-8 9c-4.7-1-8-4.4-8-9V6zM12 8v4.5M12 16h.01',
   devices: 'M3 5h14v10H3zM1 19h18M19 9h4v10h-4z',
   image: 'M4 4h16v16H4zM4 16l5-5l4 4l3-3l4 4M15 8.5h.01',
   file: 'M6 3h8l5 5v13H6zM14 3v5h5',

@@ -10,6 +10,7 @@ import { onLinkClick } from '../app/router';
 import { Avatar } from '../components/Avatar';
 import { Icon } from '../components/Icon';
 import { Field } from '../components/Field';
+import { SecurityNotices } from '../components/SecurityNotices';
 import { describeDevice, fullTime, relativeTime } from '../util/format';
 
 export function SettingsPage({ tab }: { tab: 'profile' | 'sessions' }) {
@@ -208,6 +209,9 @@ function SessionsSettings() {
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
+  const securityNotices = useStore(chat.securityNotices);
+
+  useEffect(() => chat.watchSecurityNotices(), [chat]);
 
   const load = useCallback(() => {
     chat.api
@@ -257,6 +261,7 @@ function SessionsSettings() {
           </button>
         )}
       </div>
+      <SecurityNotices notices={securityNotices} />
       {error && (
         <div className="callout error" role="alert">
           {error}

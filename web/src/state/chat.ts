@@ -4,13 +4,14 @@
 import { createApi, type Api } from '../api/endpoints';
 import { ApiError, NetworkError, describeError } from '../api/errors';
 import type { ApiClient } from '../api/http';
-import type { Me, Message, Room, Sender, ServerFrame, Upload } from '../api/types';
+import type { Me, Message, Room, SecurityNotice, Sender, ServerFrame, Upload } from '../api/types';
 import { CallManager } from '../calls/mesh';
 import { RealtimeClient, RealtimeError, sameOriginSocketUrl, type ConnectionStatus, type SocketLike } from '../realtime/socket';
 import { MessagesStore } from './messages';
 import { Notices } from './notices';
 import { PeopleStore } from './people';
 import { RoomsStore } from './rooms';
+import { securityNoticeToast, withNotice } from './security';
 import { Store } from './store';
 import { makePending, type ChatMessage } from './timeline';
 
@@ -60,6 +61,10 @@ export class ChatController {
   readonly unreadMarkers = new Store<ReadonlyMap<string, string | null>>(new Map());
   /** Room id → connection ids seen in its call (from call_joined / call_left). */
   readonly callPresence = new Store<ReadonlyMap<string, ReadonlySet<string>>>(new Map());
+  /** My account's security notices (SPEC §5), kept up to date while the sessions view is open. */
+  readonly securityNotices = new Store<SecurityNotice[]>([]);
+  private securityWatchers = 0;
+  private securityLoads = 0;
   /** Room id → "at bottom" as reported by the room view on screen. */
   private activeRoom: { id: string; atBottom: boolean } | null = null;
   private myRead = new Map<string, string>();
@@ -161,6 +166,7 @@ export class ChatController {
     this.people.clear();
     this.unreadMarkers.set(new Map());
     this.callPresence.set(new Map());
+    this.securityNotices.set([]);
     this.myRead.clear();
     this.membersFetchedAt.clear();
     this.me.set(null);
@@ -304,6 +310,14 @@ export class ChatController {
         this.notices.error(`You were banned from ${room?.name ?? 'a room'}${until}.${frame.reason ? ` Reason: ${frame.reason}` : ''}`);
         break;
       }
+      case 'security_notice': {
+        const notice: SecurityNotice = { kind: frame.kind, failed_logins: frame.failed_logins, throttled_until: frame.throttled_until };
+        this.securityNotices.set((list) => withNotice(list, notice));
+        // It stays until dismissed: the owner may be looking elsewhere when it comes.
+        this.notices.push('warning', securityNoticeToast(notice), 0);
+        if (this.securityWatchers > 0) void this.loadSecurityNotices();
+        break;
+      }
       case 'subscribed':
         if (frame.has_more) void this.reloadLatest(frame.room_id);
         break;
@@ -332,6 +346,26 @@ export class ChatController {
         break;
       default:
         break;
+    }
+  }
+
+  /** The sessions view shows the security notices: loaded now, and again after each `security_notice`. */
+  watchSecurityNotices(): () => void {
+    this.securityWatchers += 1;
+    void this.loadSecurityNotices();
+    return () => {
+      this.securityWatchers -= 1;
+    };
+  }
+
+  private async loadSecurityNotices(): Promise<void> {
+    const load = ++this.securityLoads;
+    try {
+      const notices = await this.api.securityNotices();
+      // Only the latest answer counts: an older one may predate the event that asked for this one.
+      if (load === this.securityLoads) this.securityNotices.set(notices);
+    } catch {
+      // The notices known so far stay; the sessions view reports a server it cannot reach.
     }
   }
 

@@ -4,7 +4,7 @@ import { Store } from './store';
 
 export interface Notice {
   id: number;
-  kind: 'error' | 'info' | 'success';
+  kind: 'error' | 'warning' | 'info' | 'success';
   text: string;
 }
 
