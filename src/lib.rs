@@ -17,6 +17,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod uploads;
 pub mod views;

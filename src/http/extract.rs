@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::text;
 
 /// JSON body: 415 without a JSON content type, 413 over the body limit, 400 when it is not
 /// JSON, 422 (naming the field) when it is JSON of the wrong shape.
@@ -45,6 +46,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             strip_position(&err.to_string())
         )));
     }
+    text::check_json(bytes).map_err(|field| ApiError::validation(&field, text::REASON))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -105,6 +107,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if text::forbidden_in(&name).is_some() || text::forbidden_in(&value).is_some() {
+                return Err(ApiError::validation(
+                    &name.escape_debug().to_string(),
+                    text::REASON,
+                ));
+            }
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -121,6 +132,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+        if text::forbidden_in(&path).is_some() {
+            return Err(ApiError::BadRequest(format!(
+                "invalid path: {}",
+                text::REASON
+            )));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))

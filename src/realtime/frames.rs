@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::service::access::RoomAccess;
 use crate::service::messages::{self, PostMessage};
 use crate::state::AppState;
+use crate::text;
 
 /// Frames other than send_message, per connection per second.
 const FRAMES_PER_SEC: u32 = 50;
@@ -117,6 +118,11 @@ pub async fn handle_text(
             return;
         }
     };
+    if let Err(field) = text::check_json(text.as_bytes()) {
+        let refused = ApiError::validation(&field, text::REASON);
+        conn.send_text(api_error(reference, &refused));
+        return;
+    }
     let kind = frame.kind();
     metrics::counter!("ws_frames_in_total", "type" => kind).increment(1);
     let limited = match &frame {

@@ -30,6 +30,7 @@ mod rooms;
 mod secrets;
 mod sessions;
 mod smoke;
+mod text_input;
 mod tokens;
 mod uploads;
 mod user_search;
