@@ -57,16 +57,17 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
     let rooms = Box::pin(my_rooms(&state, user.id, None))
         .await
         .unwrap_or_default();
-    let mut followed: Vec<Uuid> = rooms.iter().map(|r| r.id).collect();
+    // (room, followed as a member): a `?room=` may be a public room the user only views.
+    let mut followed: Vec<(Uuid, bool)> = rooms.iter().map(|r| (r.id, true)).collect();
     let mut room_error = None;
     if let Some(room_id) = room {
         match Box::pin(RoomAccess::load(&state, &auth, room_id)).await {
-            Ok(_) => followed.push(room_id),
+            Ok(access) => followed.push((room_id, access.membership.is_some())),
             Err(err) => room_error = Some(error_frame(None, err.code(), &err.to_string(), None)),
         }
     }
-    for room_id in &followed {
-        state.hub.subscribe(&conn, *room_id);
+    for (room_id, member) in &followed {
+        state.hub.subscribe(&conn, *room_id, *member);
     }
     conn.welcome(encode(&json!({
         "type": "welcome",
@@ -80,7 +81,7 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
         conn.send_text(frame);
     }
     if state.presence.socket_opened(auth.user_id) {
-        let rooms = state.hub.rooms_of(conn.id);
+        let rooms = state.hub.member_rooms_of(conn.id);
         if !state.presence.online_elsewhere(auth.user_id) {
             super::announce_presence(&state, auth.user_id, &rooms, true, None);
         }

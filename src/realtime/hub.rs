@@ -190,30 +190,34 @@ impl Hub {
                 registry.by_user.remove(&conn.user.id);
             }
         }
-        let rooms: Vec<Uuid> = registry
-            .subscriptions
-            .remove(&conn_id)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        for room in &rooms {
-            if let Some(subscribers) = registry.rooms.get_mut(room) {
+        let followed = registry.subscriptions.remove(&conn_id).unwrap_or_default();
+        let mut member_of = Vec::with_capacity(followed.len());
+        for room in followed {
+            if let Some(subscribers) = registry.rooms.get_mut(&room) {
                 if let Some(subscription) = subscribers.remove(&conn_id) {
                     subscription.end();
+                    if subscription.is_member() {
+                        member_of.push(room);
+                    }
                 }
                 if subscribers.is_empty() {
-                    registry.rooms.remove(room);
+                    registry.rooms.remove(&room);
                 }
             }
         }
         metrics::gauge!("ws_connections").decrement(1.0);
-        rooms
+        member_of
     }
 
     /// Makes the socket follow the room; following it already keeps the subscription as it is.
     /// None once the socket is gone.
-    pub fn subscribe(&self, conn: &Arc<Connection>, room_id: Uuid) -> Option<Arc<Subscription>> {
-        self.follow(conn, room_id, false)
+    pub fn subscribe(
+        &self,
+        conn: &Arc<Connection>,
+        room_id: Uuid,
+        member: bool,
+    ) -> Option<Arc<Subscription>> {
+        self.follow(conn, room_id, member, false)
     }
 
     /// Like `subscribe`, for a replay: live frames are held from the moment the socket follows
@@ -222,14 +226,16 @@ impl Hub {
         &self,
         conn: &Arc<Connection>,
         room_id: Uuid,
+        member: bool,
     ) -> Option<Arc<Subscription>> {
-        self.follow(conn, room_id, true)
+        self.follow(conn, room_id, member, true)
     }
 
     fn follow(
         &self,
         conn: &Arc<Connection>,
         room_id: Uuid,
+        member: bool,
         held: bool,
     ) -> Option<Arc<Subscription>> {
         let mut registry = self.write();
@@ -241,8 +247,9 @@ impl Hub {
             .entry(room_id)
             .or_default()
             .entry(conn.id)
-            .or_insert_with(|| Arc::new(Subscription::new(conn.clone(), room_id)))
+            .or_insert_with(|| Arc::new(Subscription::new(conn.clone(), room_id, member)))
             .clone();
+        subscription.set_member(member);
         if held {
             // Under the registry's lock: no fan-out can reach a new subscription before this.
             subscription.start_replay();
@@ -270,10 +277,10 @@ impl Hub {
         }
     }
 
-    /// Subscribes every socket of `user_id` to the room (they just joined it).
+    /// Subscribes every socket of `user_id` to the room as a member (they just joined it).
     pub fn subscribe_user(&self, user_id: Uuid, room_id: Uuid) {
         for conn in self.user_connections(user_id) {
-            self.subscribe(&conn, room_id);
+            self.subscribe(&conn, room_id, true);
         }
     }
 
@@ -318,6 +325,25 @@ impl Hub {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The rooms the socket follows as a member (presence is announced to these).
+    pub fn member_rooms_of(&self, conn_id: ConnId) -> Vec<Uuid> {
+        let registry = self.read();
+        let Some(rooms) = registry.subscriptions.get(&conn_id) else {
+            return Vec::new();
+        };
+        rooms
+            .iter()
+            .filter(|room| {
+                registry
+                    .rooms
+                    .get(room)
+                    .and_then(|subs| subs.get(&conn_id))
+                    .is_some_and(|s| s.is_member())
+            })
+            .copied()
+            .collect()
     }
 
     pub fn rooms_of(&self, conn_id: ConnId) -> Vec<Uuid> {
@@ -365,15 +391,19 @@ impl Hub {
         }
     }
 
-    /// Sends a frame once to each socket that follows any of `rooms` (presence goes to
-    /// everyone who shares a room, once).
-    pub fn to_rooms_once(&self, rooms: &[Uuid], frame: &Utf8Bytes, except_user: Option<Uuid>) {
+    /// Sends a frame once to each socket that follows any of `rooms` as a member (presence
+    /// goes to everyone who shares a room as a member, once; viewers of a public room get none).
+    pub fn to_members_once(&self, rooms: &[Uuid], frame: &Utf8Bytes, except_user: Option<Uuid>) {
         let targets: HashMap<ConnId, Arc<Connection>> = {
             let registry = self.read();
             rooms
                 .iter()
                 .filter_map(|room| registry.rooms.get(room))
-                .flat_map(|subs| subs.iter().map(|(id, s)| (*id, s.conn.clone())))
+                .flat_map(|subs| {
+                    subs.iter()
+                        .filter(|(_, s)| s.is_member())
+                        .map(|(id, s)| (*id, s.conn.clone()))
+                })
                 .collect()
         };
         for conn in targets.values().filter(|c| Some(c.user.id) != except_user) {

@@ -78,8 +78,9 @@ pub fn close_all(state: &AppState) {
     }
 }
 
-/// `presence` to this instance's sockets that share one of `rooms` with the user. Each
-/// instance decides for its own sockets, from what it knows of the whole cluster.
+/// `presence` to this instance's sockets that share one of `rooms` (the user's own, as a member)
+/// with the user as members. Each instance decides for its own sockets, from what it knows of
+/// the whole cluster.
 pub(crate) fn announce_presence(
     state: &AppState,
     user_id: Uuid,
@@ -93,7 +94,7 @@ pub(crate) fn announce_presence(
         "status": if online { "online" } else { "offline" },
         "last_seen_at": last_seen_at.as_ref().map(time::format),
     }));
-    state.hub.to_rooms_once(rooms, &frame, Some(user_id));
+    state.hub.to_members_once(rooms, &frame, Some(user_id));
 }
 
 /// `call_left` for everyone following the room, on every instance.

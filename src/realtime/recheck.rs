@@ -39,7 +39,13 @@ pub async fn recheck_sockets(state: AppState) {
         let followed = state.hub.rooms_of(conn.id);
         for room_id in &followed {
             match RoomAccess::load(&state, &auth, *room_id).await {
-                Ok(_) => {}
+                // Still allowed; a viewer who joined meanwhile (or a member who left a public
+                // room) follows it as what they are now.
+                Ok(access) => {
+                    state
+                        .hub
+                        .subscribe(&conn, *room_id, access.membership.is_some());
+                }
                 Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => {
                     state.hub.unsubscribe(conn.id, *room_id);
                     if state.calls.leave(*room_id, conn.id) {
@@ -61,7 +67,7 @@ pub async fn recheck_sockets(state: AppState) {
             },
         };
         for room_id in rooms.iter().filter(|r| !followed.contains(r)) {
-            state.hub.subscribe(&conn, *room_id);
+            state.hub.subscribe(&conn, *room_id, true);
             added += 1;
         }
     }

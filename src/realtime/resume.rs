@@ -47,7 +47,10 @@ pub async fn subscribe(
             ));
         }
     };
-    RoomAccess::load(state, auth, room_id).await?;
+    let member = RoomAccess::load(state, auth, room_id)
+        .await?
+        .membership
+        .is_some();
     // `since` says where the client stands: it must be a message of this room.
     if let Some(since) = since
         && state
@@ -62,8 +65,8 @@ pub async fn subscribe(
         ));
     }
     let following = match since {
-        None => state.hub.subscribe(conn, room_id),
-        Some(_) => state.hub.subscribe_held(conn, room_id),
+        None => state.hub.subscribe(conn, room_id, member),
+        Some(_) => state.hub.subscribe_held(conn, room_id, member),
     };
     let Some(subscription) = following else {
         return Ok(()); // the socket is closing

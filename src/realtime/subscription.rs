@@ -13,6 +13,7 @@
 //! wherever it comes from; anything outside it is sent, so a late message is delivered, never
 //! lost.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
@@ -29,6 +30,8 @@ const MAX_RUNS: usize = 16;
 pub struct Subscription {
     pub conn: Arc<Connection>,
     room_id: Uuid,
+    /// Followed as a member (else as a viewer of a public room): presence goes to members only.
+    member: AtomicBool,
     /// Locked for a check and a non-blocking enqueue on this one socket, never across sockets
     /// or an await; it is contended only when a replay meets a live delivery.
     state: Mutex<SubscriptionState>,
@@ -89,12 +92,21 @@ impl SubscriptionState {
 }
 
 impl Subscription {
-    pub fn new(conn: Arc<Connection>, room_id: Uuid) -> Subscription {
+    pub fn new(conn: Arc<Connection>, room_id: Uuid, member: bool) -> Subscription {
         Subscription {
             conn,
             room_id,
+            member: AtomicBool::new(member),
             state: Mutex::new(SubscriptionState::default()),
         }
+    }
+
+    pub fn is_member(&self) -> bool {
+        self.member.load(Ordering::Relaxed)
+    }
+
+    pub fn set_member(&self, member: bool) {
+        self.member.store(member, Ordering::Relaxed);
     }
 
     fn state(&self) -> MutexGuard<'_, SubscriptionState> {
@@ -214,7 +226,7 @@ mod tests {
         let (conn, mut rx) = Connection::new(user, Uuid::now_v7());
         conn.welcome(Utf8Bytes::from_static("welcome"));
         sent(&mut rx);
-        (Subscription::new(conn, Uuid::now_v7()), rx)
+        (Subscription::new(conn, Uuid::now_v7(), true), rx)
     }
 
     fn sent(rx: &mut Receiver<Message>) -> Vec<String> {

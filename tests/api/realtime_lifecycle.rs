@@ -175,6 +175,74 @@ async fn quick_reconnect_is_not_offline(backend: Backend) {
     server.stop().await;
 }
 
+/// SPEC §4: presence goes to users who share a room as members. Someone viewing a public
+/// room is neither told about its members nor announced to them.
+async fn presence_reaches_members_not_viewers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let vic = server.register("vic").await;
+    let wes = server.register("wes").await;
+    let lobby = room_with(&server, &alice, "public", "Lobby", &[&bob]).await;
+    let mut bob_ws = WsClient::connect(&server, &bob).await;
+
+    // Two viewers open the lobby (one at connect, one by subscribing): nobody is told.
+    let mut vic_ws = WsClient::connect_at(
+        &server,
+        &format!("/ws/{lobby}"),
+        Auth::Header(&vic.access_token),
+    )
+    .await;
+    let mut wes_ws = WsClient::connect(&server, &wes).await;
+    let reply = wes_ws
+        .request(json!({"type": "subscribe", "room_id": lobby}))
+        .await;
+    assert_eq!(reply["type"], "subscribed", "{reply}");
+    let frames = bob_ws.sync().await;
+    assert!(
+        !frames.iter().any(|f| f["type"] == "presence"),
+        "a viewer was announced to the room's members: {frames:?}"
+    );
+
+    // A member comes online: the other member is told, the viewers are not.
+    let alice_ws = WsClient::connect(&server, &alice).await;
+    let online = bob_ws.next_of_type("presence").await;
+    assert_eq!(
+        (online["user_id"].as_str(), online["status"].as_str()),
+        (Some(alice.id.as_str()), Some("online"))
+    );
+    for viewer in [&mut vic_ws, &mut wes_ws] {
+        let frames = viewer.sync().await;
+        assert!(
+            !frames.iter().any(|f| f["type"] == "presence"),
+            "a viewer got a member's presence: {frames:?}"
+        );
+    }
+
+    // A member and a viewer go offline: after the grace period, the member's going is news to
+    // the other member only, and the viewer's to nobody.
+    alice_ws.close().await;
+    wes_ws.close().await;
+    let offline = bob_ws
+        .next_of_type_within("presence", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        (offline["user_id"].as_str(), offline["status"].as_str()),
+        (Some(alice.id.as_str()), Some("offline"))
+    );
+    let frames = bob_ws.drain(Duration::from_secs(1)).await;
+    assert!(
+        !frames.iter().any(|f| f["type"] == "presence"),
+        "a viewer's going offline was announced: {frames:?}"
+    );
+    let frames = vic_ws.sync().await;
+    assert!(
+        !frames.iter().any(|f| f["type"] == "presence"),
+        "a viewer got a member's offline: {frames:?}"
+    );
+    server.stop().await;
+}
+
 async fn added_member_gets_events_banned_member_stops(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.register("alice").await;
@@ -265,5 +333,6 @@ backend_tests!(
     logout_closes_that_sessions_sockets_4003,
     presence_online_and_offline_after_grace,
     quick_reconnect_is_not_offline,
+    presence_reaches_members_not_viewers,
     added_member_gets_events_banned_member_stops,
 );
