@@ -287,6 +287,12 @@ impl Settings {
                 "must not be shorter than auth.access_ttl_secs",
             );
         }
+        if self.auth.refresh_grace_secs > 300 {
+            return bad(
+                "auth.refresh_grace_secs",
+                "must be at most 300 (a window for concurrent refreshes, not a second lifetime)",
+            );
+        }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return bad(
                 "auth.issuer",

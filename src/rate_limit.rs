@@ -35,6 +35,19 @@ pub trait RateLimiter: Send + Sync + 'static {
     async fn forget_failed_logins_from(&self, account: &str, ip: IpAddr);
 }
 
+/// The address a limit counts: an IPv6 client's /64 (one host or home network gets a whole
+/// block, so counting single addresses would give it endless fresh ones), an IPv4 client's own
+/// address (also when written as IPv4-mapped IPv6).
+pub fn limited_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
 /// Failed logins in the current window (an hour from the first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailedLogins {
@@ -269,6 +282,22 @@ mod tests {
                 .is_ok(),
             "other IPs unaffected"
         );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limited_address(a), limited_address(b));
+        assert_ne!(limited_address(a), limited_address(other));
+        assert_eq!(
+            limited_address(a),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(limited_address(v4), v4);
+        assert_eq!(limited_address("::ffff:192.0.2.7".parse().unwrap()), v4);
     }
 
     #[tokio::test]

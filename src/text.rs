@@ -34,13 +34,43 @@ pub fn check_json(bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     }
     let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
-        return Ok(()); // the caller reports malformed JSON its own way
+        // Well formed, yet no `Value` (a number out of range, a lone surrogate escape): the
+        // typed parse may still accept it, skipping the odd part, so check the text itself.
+        return if raw_forbidden(bytes) {
+            Err("body".into())
+        } else {
+            Ok(())
+        };
     };
     match forbidden_path(&value) {
         Some(path) if path.is_empty() => Err("body".into()),
         Some(path) => Err(path),
         None => Ok(()),
     }
+}
+
+/// True when the JSON text holds a forbidden character, written out or as a `\u` escape.
+fn raw_forbidden(bytes: &[u8]) -> bool {
+    if forbidden_in(&String::from_utf8_lossy(bytes)).is_some() {
+        return true;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) == Some(&b'u')
+            && let Some(hex) = bytes.get(i + 2..i + 6)
+            && let Ok(hex) = std::str::from_utf8(hex)
+            && let Ok(code) = u32::from_str_radix(hex, 16)
+            && char::from_u32(code).is_some_and(is_forbidden)
+        {
+            return true;
+        }
+        i += 2; // an escape is a backslash and at least one more byte
+    }
+    false
 }
 
 fn forbidden_path(value: &Value) -> Option<String> {
@@ -109,5 +139,12 @@ mod tests {
         );
         assert_eq!(check_json(br#""\u0000""#), Err("body".into()));
         assert_eq!(check_json(br#"{"k\u0000":1}"#), Err("k\\0".into()));
+        // Well formed but not a `Value`: still checked.
+        assert_eq!(
+            check_json(br#"{"u":"a\u0000","pad":1e400}"#),
+            Err("body".into())
+        );
+        assert_eq!(check_json(br#"{"u":"a\\u0000","pad":1e400}"#), Ok(()));
+        assert_eq!(check_json(br#"{"u":"ok \u00e9","pad":1e400}"#), Ok(()));
     }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::config::RateLimitSettings;
 use crate::error::ApiError;
 use crate::events::DomainEvent;
-use crate::rate_limit::{FailedLogins, LoginStanding, RetryAfter};
+use crate::rate_limit::{FailedLogins, LoginStanding, RetryAfter, limited_address};
 use crate::state::AppState;
 use crate::time;
 use crate::views::SecurityNotice;
@@ -64,6 +64,9 @@ impl LoginThrottle {
 
     /// How long an address waits after its last failure, once it has this many.
     fn address_delay(&self, failures: u32) -> Option<Duration> {
+        if failures == 0 {
+            return None;
+        }
         let doublings = failures.checked_sub(self.delay_after)?;
         let delay = Duration::from_secs(1u64.checked_shl(doublings).unwrap_or(u64::MAX));
         Some(delay.min(self.max_delay))
@@ -101,7 +104,10 @@ pub fn account_key(user_id: Option<Uuid>, login: &str) -> String {
 
 /// Checks a login attempt before its password is hashed.
 pub async fn check_login(state: &AppState, account: &str, ip: IpAddr) -> Result<(), ApiError> {
-    let standing = state.limiter.login_standing(account, ip).await;
+    let standing = state
+        .limiter
+        .login_standing(account, limited_address(ip))
+        .await;
     LoginThrottle::new(&state.settings.rate_limit)
         .before_login(&standing)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })
@@ -109,7 +115,10 @@ pub async fn check_login(state: &AppState, account: &str, ip: IpAddr) -> Result<
 
 /// Checks a signed-in owner's password re-entry before it is hashed.
 pub async fn check_owner(state: &AppState, account: &str, ip: IpAddr) -> Result<(), ApiError> {
-    let standing = state.limiter.login_standing(account, ip).await;
+    let standing = state
+        .limiter
+        .login_standing(account, limited_address(ip))
+        .await;
     LoginThrottle::new(&state.settings.rate_limit)
         .before_owner_check(&standing)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })
@@ -124,7 +133,10 @@ pub async fn count_failure(
     ip: IpAddr,
 ) -> Option<RetryAfter> {
     let throttle = LoginThrottle::new(&state.settings.rate_limit);
-    let counted = state.limiter.record_failed_login(account, ip).await;
+    let counted = state
+        .limiter
+        .record_failed_login(account, limited_address(ip))
+        .await;
     if let Some(user_id) = owner
         && throttle.reached_limit(counted)
         && let Some(notice) = throttle.notice(counted)
@@ -139,7 +151,10 @@ pub async fn count_failure(
 
 /// A successful login clears its address's failures against the account.
 pub async fn succeeded(state: &AppState, account: &str, ip: IpAddr) {
-    state.limiter.forget_failed_logins_from(account, ip).await;
+    state
+        .limiter
+        .forget_failed_logins_from(account, limited_address(ip))
+        .await;
 }
 
 #[cfg(test)]
@@ -185,6 +200,19 @@ mod tests {
         assert_eq!(
             t.before_login(&standing(19, 80, 0)),
             Err(Duration::from_secs(900))
+        );
+    }
+
+    #[test]
+    fn with_no_free_failures_an_address_without_failures_still_tries() {
+        let t = LoginThrottle {
+            delay_after: 0,
+            ..throttle()
+        };
+        assert_eq!(t.before_login(&standing(0, 0, 0)), Ok(()));
+        assert_eq!(
+            t.before_login(&standing(1, 1, 0)),
+            Err(Duration::from_secs(2))
         );
     }
 

@@ -20,6 +20,7 @@ use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::domain::{DisplayName, Email, Username};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::RevokeReason;
+use crate::rate_limit::limited_address;
 use crate::service::accounts;
 use crate::state::AppState;
 use crate::store::sessions::{NewSession, Refresh};
@@ -97,7 +98,7 @@ pub struct SessionView {
 async fn check_ip_limit(state: &AppState, ip: ClientIp) -> ApiResult<()> {
     state
         .limiter
-        .check_auth(ip.0)
+        .check_auth(limited_address(ip.0))
         .await
         .map_err(|retry_after| ApiError::RateLimited { retry_after })
 }

@@ -148,8 +148,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// The client's IP: the socket peer, or the first X-Forwarded-For hop when
-/// `server.trust_proxy_headers` says a trusted proxy sets it.
+/// The client's IP: the socket peer, or the last X-Forwarded-For entry (the one the trusted
+/// proxy appended) when `server.trust_proxy_headers` says a trusted proxy sets it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -162,7 +162,8 @@ impl FromRequestParts<AppState> for ClientIp {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The entry our proxy appended: entries before it are whatever the client sent.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|ip| ip.trim().parse().ok());
             if let Some(ip) = forwarded {
                 return Ok(ClientIp(ip));

@@ -118,11 +118,6 @@ pub async fn handle_text(
             return;
         }
     };
-    if let Err(field) = text::check_json(text.as_bytes()) {
-        let refused = ApiError::validation(&field, text::REASON);
-        conn.send_text(api_error(reference, &refused));
-        return;
-    }
     let kind = frame.kind();
     metrics::counter!("ws_frames_in_total", "type" => kind).increment(1);
     let limited = match &frame {
@@ -144,6 +139,12 @@ pub async fn handle_text(
             tracing::warn!(connection_id = %conn.id, user_id = %auth.user_id, "closing an abusive socket");
             conn.close(close::POLICY);
         }
+        return;
+    }
+    // After the rate limit: a refused frame still counts towards it.
+    if let Err(field) = text::check_json(text.as_bytes()) {
+        let refused = ApiError::validation(&field, text::REASON);
+        conn.send_text(api_error(reference, &refused));
         return;
     }
     let span = tracing::info_span!("ws.frame", frame.type = kind, connection_id = %conn.id, user.id = %auth.user_id);

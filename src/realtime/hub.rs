@@ -277,6 +277,19 @@ impl Hub {
         }
     }
 
+    /// Marks an existing subscription as a member's or a viewer's; never creates one (a removal
+    /// may have ended it meanwhile).
+    pub fn set_member(&self, conn_id: ConnId, room_id: Uuid, member: bool) {
+        if let Some(subscription) = self
+            .read()
+            .rooms
+            .get(&room_id)
+            .and_then(|subs| subs.get(&conn_id))
+        {
+            subscription.set_member(member);
+        }
+    }
+
     /// Subscribes every socket of `user_id` to the room as a member (they just joined it).
     pub fn subscribe_user(&self, user_id: Uuid, room_id: Uuid) {
         for conn in self.user_connections(user_id) {

@@ -44,7 +44,7 @@ pub async fn recheck_sockets(state: AppState) {
                 Ok(access) => {
                     state
                         .hub
-                        .subscribe(&conn, *room_id, access.membership.is_some());
+                        .set_member(conn.id, *room_id, access.membership.is_some());
                 }
                 Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => {
                     state.hub.unsubscribe(conn.id, *room_id);

@@ -101,6 +101,9 @@ async fn an_address_waits_longer_after_each_failure(backend: Backend) {
     let wait =
         expect_rate_limited(login_from(&server, "10.0.0.1", "pat", &pat.password).await).await;
     assert_eq!(wait, 1);
+    // The address is the entry the proxy appended, not one the client wrote before it.
+    expect_rate_limited(login_from(&server, "203.0.113.9, 10.0.0.1", "pat", &pat.password).await)
+        .await;
     // Other addresses are not held, and neither is the signed-in owner's session.
     expect_unauthorized(login_from(&server, "10.0.0.2", "pat", "Wrong-Password-2").await).await;
     assert_access_ok(&server, &pat.access_token).await;
