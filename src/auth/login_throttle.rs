@@ -104,23 +104,25 @@ pub fn account_key(user_id: Option<Uuid>, login: &str) -> String {
 
 /// Checks a login attempt before its password is hashed.
 pub async fn check_login(state: &AppState, account: &str, ip: IpAddr) -> Result<(), ApiError> {
-    let standing = state
-        .limiter
-        .login_standing(account, limited_address(ip))
-        .await;
-    LoginThrottle::new(&state.settings.rate_limit)
-        .before_login(&standing)
-        .map_err(|retry_after| ApiError::RateLimited { retry_after })
+    check(state, account, ip, LoginThrottle::before_login).await
 }
 
 /// Checks a signed-in owner's password re-entry before it is hashed.
 pub async fn check_owner(state: &AppState, account: &str, ip: IpAddr) -> Result<(), ApiError> {
+    check(state, account, ip, LoginThrottle::before_owner_check).await
+}
+
+async fn check(
+    state: &AppState,
+    account: &str,
+    ip: IpAddr,
+    rule: fn(&LoginThrottle, &LoginStanding) -> Result<(), RetryAfter>,
+) -> Result<(), ApiError> {
     let standing = state
         .limiter
         .login_standing(account, limited_address(ip))
         .await;
-    LoginThrottle::new(&state.settings.rate_limit)
-        .before_owner_check(&standing)
+    rule(&LoginThrottle::new(&state.settings.rate_limit), &standing)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })
 }
 
