@@ -3,7 +3,7 @@
 //! whether anything was lost, duplicated or reordered. A benchmark, not a test.
 //!
 //!   cargo build --release --bin chatter --example pipeline_bench
-//!   target/release/examples/pipeline_bench [--postgres URL] [--sqlite-only|--postgres-only] [--seconds N] [--shapes abcd]
+//!   target/release/examples/pipeline_bench [--postgres URL] [--sqlite-only|--postgres-only] [--seconds N] [--shapes abcde]
 //!
 //! For each backend (SQLite in a temp dir; PostgreSQL in a fresh database on the server of
 //! `--postgres`, default postgres://postgres@127.0.0.1:5432/postgres) the tool seeds users,
@@ -16,7 +16,8 @@
 //!
 //! Shapes: (a) 50 rooms × 2 members, both send, each with up to 16 unacknowledged messages;
 //! (b) the same paced at 5,000 messages/s in all; (c) one 1,000-member room, 10 senders;
-//! (d) 10 rooms × 100 members, 2 senders each.
+//! (d) 10 rooms × 100 members, 2 senders each; (e) the room of (c) paced at 300 messages/s in
+//! all (delivery latency below saturation).
 //!
 //! Columns: msgs/s stored and acknowledged while the load ran; deliveries/s of `message_new`
 //! to member sockets; latencies from send to ack and from send to each delivery; `lost`:
@@ -61,7 +62,7 @@ struct Shape {
     pace: Option<u32>,
 }
 
-const SHAPES: [Shape; 4] = [
+const SHAPES: [Shape; 5] = [
     Shape {
         key: 'a',
         label: "(a) 50 rooms × 2, 100 senders, window 16",
@@ -97,6 +98,15 @@ const SHAPES: [Shape; 4] = [
         senders_per_room: 2,
         window: 4,
         pace: None,
+    },
+    Shape {
+        key: 'e',
+        label: "(e) 1 room × 1,000, paced 300 msgs/s",
+        rooms: 1,
+        members: 1_000,
+        senders_per_room: 10,
+        window: 1_000,
+        pace: Some(300),
     },
 ];
 

@@ -87,6 +87,8 @@ pub struct RateLimitSettings {
 pub struct MessageSettings {
     pub max_content_chars: usize,
     pub edit_window_secs: u64,
+    /// Events waiting for the realtime fan-out at most; beyond it publishers wait.
+    pub fanout_buffer: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -319,6 +321,9 @@ impl Settings {
         }
         if !(1..=100_000).contains(&self.messages.max_content_chars) {
             return bad("messages.max_content_chars", "must be between 1 and 100000");
+        }
+        if !(1..=1_000_000).contains(&self.messages.fanout_buffer) {
+            return bad("messages.fanout_buffer", "must be between 1 and 1000000");
         }
         if self.uploads.max_bytes == 0 {
             return bad("uploads.max_bytes", "must be at least 1");

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::service::standings::Standings;
 use crate::time::Timestamp;
 use crate::views::MessageView;
 use crate::views::PublicProfile;
@@ -95,6 +98,11 @@ pub enum DomainEvent {
         until: Option<Timestamp>,
         reason: String,
     },
+    /// A ban was lifted (nothing is sent; access checks forget the ban).
+    Unbanned {
+        room_id: Uuid,
+        user_id: Uuid,
+    },
 }
 
 impl DomainEvent {
@@ -111,7 +119,8 @@ impl DomainEvent {
             | DomainEvent::MemberRoleChanged { room_id, .. }
             | DomainEvent::RoomDeleted { room_id, .. }
             | DomainEvent::DmCreated { room_id, .. }
-            | DomainEvent::Banned { room_id, .. } => Some(*room_id),
+            | DomainEvent::Banned { room_id, .. }
+            | DomainEvent::Unbanned { room_id, .. } => Some(*room_id),
             DomainEvent::RoomUpdated { room } => Some(room.id),
             DomainEvent::SessionsRevoked { .. }
             | DomainEvent::UserUpdated { .. }
@@ -132,26 +141,37 @@ pub enum RevokeReason {
     RefreshTokenReused,
 }
 
-/// A broadcast channel of shared events. Publishing never blocks; a subscriber that falls more
-/// than the capacity behind is told how many it missed (tokio's `Lagged`).
+/// The channel from the use-cases to the realtime fan-out. Bounded, and a publisher waits
+/// while it is full: the fan-out can fall behind a burst but never skip an event (with a
+/// broadcast channel, a lagging receiver lost events and every socket missed them silently).
+/// Publishing also forgets, at once, the access-check entries the event changes
+/// (`Standings`), so nothing is acknowledged before this instance's checks see it.
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Arc<DomainEvent>>,
+    tx: mpsc::Sender<Arc<DomainEvent>>,
+    rx: Arc<Mutex<Option<mpsc::Receiver<Arc<DomainEvent>>>>>,
+    standings: Arc<Standings>,
 }
 
 impl EventBus {
-    pub fn new(capacity: usize) -> EventBus {
+    pub fn new(capacity: usize, standings: Arc<Standings>) -> EventBus {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
         EventBus {
-            tx: broadcast::channel(capacity).0,
+            tx,
+            rx: Arc::new(Mutex::new(Some(rx))),
+            standings,
         }
     }
 
-    pub fn publish(&self, event: DomainEvent) {
-        // Err only means nobody is subscribed right now, which is fine.
-        let _ = self.tx.send(Arc::new(event));
+    /// Hands an event to the fan-out, waiting while it is behind by the channel's capacity.
+    pub async fn publish(&self, event: DomainEvent) {
+        self.standings.follow(&event);
+        // Err only once the fan-out has stopped (the process is ending).
+        let _ = self.tx.send(Arc::new(event)).await;
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
-        self.tx.subscribe()
+    /// The fan-out's end of the channel; there is one, taken once.
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<Arc<DomainEvent>>> {
+        self.rx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

@@ -18,6 +18,7 @@ use crate::rate_limit::{LocalRateLimiter, RateLimiter};
 use crate::realtime::calls::Calls;
 use crate::realtime::hub::Hub;
 use crate::realtime::typing::Typing;
+use crate::service::standings::Standings;
 use crate::service::writer::MessageWriter;
 use crate::store::Store;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Set when `redis.url` is: the other instances of this server.
     pub cluster: Option<Cluster>,
     pub events: EventBus,
+    /// Who stands where in which room, for access checks; kept exact by `events`.
+    pub standings: Arc<Standings>,
     /// Stores new messages in batches (group commit) and publishes them in order.
     pub writer: MessageWriter,
     pub presence: Presence,
@@ -64,7 +67,8 @@ impl AppState {
             Some(cluster) => RedisRateLimiter::new(cluster.clone(), &settings.rate_limit),
             None => LocalRateLimiter::new(&settings.rate_limit),
         };
-        let events = EventBus::new(4096);
+        let standings = Arc::new(Standings::new(cluster.is_some()));
+        let events = EventBus::new(settings.messages.fanout_buffer, standings.clone());
         let writer = MessageWriter::start(store.clone(), events.clone())
             .map_err(|err| anyhow::anyhow!("cannot start the message writer: {err}"))?;
         Ok(AppState {
@@ -77,6 +81,7 @@ impl AppState {
             limiter,
             cluster,
             events,
+            standings,
             writer,
             presence: Presence::default(),
             hub: Hub::default(),
@@ -100,10 +105,12 @@ impl AppState {
         }
         self.sessions.forget(&session_ids).await;
         tracing::info!(%user_id, count = session_ids.len(), ?reason, "sessions revoked");
-        self.events.publish(DomainEvent::SessionsRevoked {
-            user_id,
-            session_ids,
-            reason,
-        });
+        self.events
+            .publish(DomainEvent::SessionsRevoked {
+                user_id,
+                session_ids,
+                reason,
+            })
+            .await;
     }
 }

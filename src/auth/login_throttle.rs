@@ -146,7 +146,8 @@ pub async fn count_failure(
         tracing::warn!(%user_id, failed_logins = counted.count, "sign-in throttled for an account");
         state
             .events
-            .publish(DomainEvent::SecurityNotice { user_id, notice });
+            .publish(DomainEvent::SecurityNotice { user_id, notice })
+            .await;
     }
     throttle.after_failure(counted)
 }

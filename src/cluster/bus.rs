@@ -131,10 +131,13 @@ pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
                 } else {
                     backoff = RECONNECT_MIN;
                     cluster.set_following(true);
+                    // Access checks may trust memory again: changes are heard from now on.
+                    state.standings.set_heard(true);
                     tracing::info!(channel, "following the cluster bus");
                     tokio::spawn(crate::realtime::recheck_sockets(state.clone()));
                     follow(&state, &cluster, pubsub).await;
                     cluster.set_following(false);
+                    state.standings.set_heard(false);
                 }
             }
             Ok(Err(err)) => cluster.redis_failed("subscribe", &err),

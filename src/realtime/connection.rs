@@ -62,7 +62,7 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
     let mut room_error = None;
     if let Some(room_id) = room {
         match Box::pin(RoomAccess::load(&state, &auth, room_id)).await {
-            Ok(access) => followed.push((room_id, access.membership.is_some())),
+            Ok(access) => followed.push((room_id, access.is_member())),
             Err(err) => room_error = Some(error_frame(None, err.code(), &err.to_string(), None)),
         }
     }

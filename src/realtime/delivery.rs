@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::hub::ConnId;
+use crate::service::standings::Forget;
 use crate::state::AppState;
 
 /// An encoded server frame, shared by every receiver (a reference-counted buffer).
@@ -94,6 +95,11 @@ pub enum Delivery {
         session_ids: Vec<Uuid>,
         frame: Frame,
     },
+    /// Memberships, roles or bans changed, or a room is gone: access checks forget what they
+    /// knew of them (on the instance where it happened, this was done before acknowledging).
+    Forget {
+        changes: Vec<Forget>,
+    },
 }
 
 /// Applies deliveries to this instance's sockets and sends them to the other instances.
@@ -156,6 +162,7 @@ pub fn apply(state: &AppState, delivery: &Delivery) {
             session_ids,
             frame,
         } => hub.revoke_sessions(*user_id, session_ids, &frame.0),
+        Delivery::Forget { changes } => state.standings.forget(changes),
     }
 }
 

@@ -4,36 +4,37 @@
 //! once per distinct set of emojis.
 
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
-
 use uuid::Uuid;
 
 use super::delivery::{self, Delivery, Frame, Personal};
-use super::protocol::encode;
+use super::protocol::{MessageFrame, encode};
 use crate::events::DomainEvent;
+use crate::service::standings::Forget;
 use crate::state::AppState;
 use crate::time;
 use crate::views::MessageView;
 use crate::views::rooms::room_view;
 
-/// Runs until the event bus closes (the process ends).
+/// Runs until the event bus closes (the process ends). Never skips an event: publishers wait
+/// while it is behind (see `EventBus`).
 pub async fn run(state: AppState) {
-    let mut events = state.events.subscribe();
-    loop {
-        match events.recv().await {
-            Ok(event) => deliver(&state, &event).await,
-            Err(RecvError::Lagged(missed)) => {
-                // Sockets may have missed events; clients close such gaps with `since`.
-                tracing::warn!(missed, "the realtime fan-out fell behind the event bus");
-            }
-            Err(RecvError::Closed) => break,
-        }
+    let Some(mut events) = state.events.take_receiver() else {
+        tracing::error!("the realtime fan-out was started twice");
+        return;
+    };
+    while let Some(event) = events.recv().await {
+        deliver(&state, &event).await;
     }
 }
 
 /// The deliveries an event makes, encoded once; applied here and shipped to the other instances.
 async fn deliver(state: &AppState, event: &DomainEvent) {
-    let deliveries = deliveries(state, event).await;
+    let mut deliveries = deliveries(state, event).await;
+    let changes = Forget::after(event);
+    if !changes.is_empty() {
+        // First, so that on other instances nothing that follows is checked against the past.
+        deliveries.insert(0, Delivery::Forget { changes });
+    }
     if !deliveries.is_empty() {
         delivery::deliver(state, deliveries);
     }
@@ -55,11 +56,13 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             room_id,
             seq,
             message,
-        } => vec![to_room(
-            *room_id,
-            Some(*seq),
-            &json!({"type": "message_new", "message": &**message}),
-        )],
+        } => vec![Delivery::ToRoom {
+            room_id: *room_id,
+            seq: Some(*seq),
+            frame: Frame(encode(&MessageFrame::new(message))),
+            except: None,
+            personal: Vec::new(),
+        }],
         DomainEvent::MessageEdited { room_id, message } => {
             // One frame for everyone, and one per distinct set of emojis readers reacted with.
             let edited = |view: &MessageView| {
@@ -223,6 +226,8 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
                 frame: Frame(encode(&frame)),
             }]
         }
-        DomainEvent::UserUpdated { .. } | DomainEvent::UserDeleted { .. } => Vec::new(),
+        DomainEvent::UserUpdated { .. }
+        | DomainEvent::UserDeleted { .. }
+        | DomainEvent::Unbanned { .. } => Vec::new(),
     }
 }

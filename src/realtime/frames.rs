@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::calls::Participant;
 use super::delivery::{self, Delivery, Frame};
 use super::hub::{ConnId, Connection};
-use super::protocol::{ClientFrame, FrameRef, close, encode, error_frame};
+use super::protocol::{ClientFrame, FrameRef, MessageFrame, close, encode, error_frame};
 use super::resume;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -213,7 +213,9 @@ async fn dispatch(
             tokio::spawn(
                 async move {
                     let frame = match pending.outcome(&state, &auth).await {
-                        Ok((message, _)) => ack(reference.as_ref(), json!({"message": message})),
+                        Ok((message, _)) => {
+                            encode(&MessageFrame::ack(reference.as_ref(), &message))
+                        }
                         Err(err) => api_error(reference.as_ref(), &err),
                     };
                     conn.send_text(frame);

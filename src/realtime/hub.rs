@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -21,6 +21,13 @@ pub type ConnId = Uuid;
 
 /// Frames queued per socket before it counts as too slow to keep up.
 pub const QUEUE_FRAMES: usize = 256;
+
+/// Looked up once: the macro hashes its name into the registry on every call, and this one
+/// counts every frame of every socket.
+static FRAMES_OUT: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("ws_frames_out_total"));
+static FANOUT_DURATION: LazyLock<metrics::Histogram> =
+    LazyLock::new(|| metrics::histogram!("ws_fanout_duration_seconds"));
 
 /// The hub's handle on one open socket.
 pub struct Connection {
@@ -90,7 +97,7 @@ impl Connection {
     fn enqueue(&self, frame: Message) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => {
-                metrics::counter!("ws_frames_out_total").increment(1);
+                FRAMES_OUT.increment(1);
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -368,8 +375,9 @@ impl Hub {
     }
 
     /// Sends one encoded frame to every subscriber of a room (but `except`), or a user's own
-    /// frame from `personal`; `seq` numbers a `message_new`. The subscriber list is copied out
-    /// first, so the registry is not locked while queueing (each subscription locks only itself).
+    /// frame from `personal`; `seq` numbers a `message_new`. Each delivery is a non-blocking
+    /// enqueue (a reference to the shared bytes), so the registry stays read-locked for the
+    /// whole room rather than copying out its subscriber list on every broadcast.
     pub fn to_room(
         &self,
         room_id: Uuid,
@@ -379,23 +387,27 @@ impl Hub {
         personal: &[Personal],
     ) {
         let start = Instant::now();
-        let subscribers: Vec<Arc<Subscription>> = match self.read().rooms.get(&room_id) {
-            Some(subscribers) => subscribers.values().cloned().collect(),
-            None => return,
-        };
         let own_frames: Option<HashMap<Uuid, &Utf8Bytes>> = (!personal.is_empty()).then(|| {
             personal
                 .iter()
                 .flat_map(|p| p.user_ids.iter().map(|user| (*user, &p.frame.0)))
                 .collect()
         });
-        for subscription in subscribers.iter().filter(|s| Some(s.conn.id) != except) {
+        let registry = self.read();
+        let Some(subscribers) = registry.rooms.get(&room_id) else {
+            return;
+        };
+        for (conn_id, subscription) in subscribers {
+            if Some(*conn_id) == except {
+                continue;
+            }
             let own = own_frames
                 .as_ref()
                 .and_then(|frames| frames.get(&subscription.conn.user.id).copied());
             subscription.deliver(seq, own.unwrap_or(frame));
         }
-        metrics::histogram!("ws_fanout_duration_seconds").record(start.elapsed().as_secs_f64());
+        drop(registry);
+        FANOUT_DURATION.record(start.elapsed().as_secs_f64());
     }
 
     pub fn to_user(&self, user_id: Uuid, frame: &Utf8Bytes) {

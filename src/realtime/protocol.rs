@@ -108,6 +108,38 @@ pub struct FrameRef {
     pub reference: Option<serde_json::Value>,
 }
 
+/// `message_new` and the `ack` of a `send_message`, the two frames of every message: written
+/// straight from the view (a `json!` would copy the whole message into a `Value` first).
+#[derive(Serialize)]
+pub struct MessageFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a serde_json::Value>,
+    pub message: &'a crate::views::MessageView,
+}
+
+impl<'a> MessageFrame<'a> {
+    pub fn new(message: &'a crate::views::MessageView) -> MessageFrame<'a> {
+        MessageFrame {
+            kind: "message_new",
+            reference: None,
+            message,
+        }
+    }
+
+    pub fn ack(
+        reference: Option<&'a serde_json::Value>,
+        message: &'a crate::views::MessageView,
+    ) -> MessageFrame<'a> {
+        MessageFrame {
+            kind: "ack",
+            reference,
+            message,
+        }
+    }
+}
+
 /// Encodes a server frame once; the bytes are shared (reference-counted) by every receiver.
 pub fn encode(frame: &impl Serialize) -> Utf8Bytes {
     match serde_json::to_string(frame) {

@@ -42,9 +42,7 @@ pub async fn recheck_sockets(state: AppState) {
                 // Still allowed; a viewer who joined meanwhile (or a member who left a public
                 // room) follows it as what they are now.
                 Ok(access) => {
-                    state
-                        .hub
-                        .set_member(conn.id, *room_id, access.membership.is_some());
+                    state.hub.set_member(conn.id, *room_id, access.is_member());
                 }
                 Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => {
                     state.hub.unsubscribe(conn.id, *room_id);

@@ -47,10 +47,7 @@ pub async fn subscribe(
             ));
         }
     };
-    let member = RoomAccess::load(state, auth, room_id)
-        .await?
-        .membership
-        .is_some();
+    let member = RoomAccess::load(state, auth, room_id).await?.is_member();
     // `since` says where the client stands: it must be a message of this room.
     if let Some(since) = since
         && state

@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::service::standings::Place;
 use crate::state::AppState;
-use crate::store::members::Membership;
-use crate::store::rooms::Room;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -35,48 +34,70 @@ impl Role {
     }
 }
 
-/// A room together with the caller's standing in it.
+/// What kind of room: who may find it, read it and join it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomKind {
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn parse(kind: &str) -> RoomKind {
+        match kind {
+            "public" => RoomKind::Public,
+            "direct" => RoomKind::Direct,
+            _ => RoomKind::Private,
+        }
+    }
+}
+
+/// The caller's standing in a room, from memory (`Standings`): no database read once known.
 pub struct RoomAccess {
-    pub room: Room,
-    pub membership: Option<Membership>,
+    pub room_id: Uuid,
+    pub kind: RoomKind,
+    /// `None` for a signed-in viewer of a public room.
+    pub role: Option<Role>,
     pub user_id: Uuid,
 }
 
 const NO_SUCH_ROOM: ApiError = ApiError::NotFound("no such room");
 
 impl RoomAccess {
-    /// Loads the room if the caller may see it at all.
+    /// The caller's standing, if they may see the room at all.
     pub async fn load(state: &AppState, auth: &AuthUser, room_id: Uuid) -> ApiResult<RoomAccess> {
-        let room = state.store.room(room_id).await?.ok_or(NO_SUCH_ROOM)?;
-        let membership = state.store.membership(room_id, auth.user_id).await?;
-        if membership.is_none() {
-            if room.kind != "public" {
-                return Err(NO_SUCH_ROOM);
-            }
-            if state
-                .store
-                .active_ban(room_id, auth.user_id)
-                .await?
-                .is_some()
-            {
+        let standings = &state.standings;
+        let kind = standings
+            .kind(&state.store, room_id)
+            .await?
+            .ok_or(NO_SUCH_ROOM)?;
+        let role = match standings.place(&state.store, room_id, auth.user_id).await? {
+            Place::Member(role) => Some(role),
+            _ if kind != RoomKind::Public => return Err(NO_SUCH_ROOM),
+            Place::Banned { .. } => {
                 return Err(ApiError::Forbidden("you are banned from this room"));
             }
-        }
+            Place::Outside => None,
+        };
         Ok(RoomAccess {
-            room,
-            membership,
+            room_id,
+            kind,
+            role,
             user_id: auth.user_id,
         })
     }
 
     pub fn role(&self) -> Option<Role> {
-        self.membership.as_ref().map(|m| Role::parse(&m.role))
+        self.role
+    }
+
+    pub fn is_member(&self) -> bool {
+        self.role.is_some()
     }
 
     pub fn is_direct(&self) -> bool {
-        self.room.kind == "direct"
+        self.kind == RoomKind::Direct
     }
-
     /// Posting, reacting and reading receipts need membership.
     pub fn require_member(&self) -> ApiResult<Role> {
         self.role()

@@ -95,7 +95,8 @@ pub async fn update_profile(
     }
     state
         .events
-        .publish(DomainEvent::UserUpdated { user_id: user.id });
+        .publish(DomainEvent::UserUpdated { user_id: user.id })
+        .await;
     Ok(user)
 }
 
@@ -182,6 +183,7 @@ pub async fn delete_account(
         .await;
     state
         .events
-        .publish(DomainEvent::UserDeleted { user_id: user.id });
+        .publish(DomainEvent::UserDeleted { user_id: user.id })
+        .await;
     Ok(())
 }

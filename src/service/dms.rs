@@ -44,10 +44,13 @@ pub async fn open(state: &AppState, auth: &AuthUser, user_id: Uuid) -> ApiResult
                 .await;
             match created {
                 Ok(room) => {
-                    state.events.publish(DomainEvent::DmCreated {
-                        room_id: room.id,
-                        user_ids: [auth.user_id, user_id],
-                    });
+                    state
+                        .events
+                        .publish(DomainEvent::DmCreated {
+                            room_id: room.id,
+                            user_ids: [auth.user_id, user_id],
+                        })
+                        .await;
                     (room, true)
                 }
                 // A concurrent request for the same pair created it first: one room, both answers agree.

@@ -61,7 +61,7 @@ async fn outranks(state: &AppState, access: &RoomAccess, target: Uuid) -> ApiRes
     let actor = access.require_admin()?;
     let target_role = state
         .store
-        .membership(access.room.id, target)
+        .membership(access.room_id, target)
         .await?
         .map(|m| Role::parse(&m.role));
     match target_role {
@@ -91,7 +91,7 @@ pub async fn remove(
         outranks(state, &access, user_id).await?;
     }
     let departure = state.store.remove_member(room_id, user_id).await?;
-    publish_departure(state, room_id, user_id, &departure);
+    publish_departure(state, room_id, user_id, &departure).await;
     Ok(())
 }
 
@@ -116,11 +116,14 @@ pub async fn change_role(
     if !state.store.set_role(room_id, user_id, role).await? {
         return Err(ApiError::NotFound("no such member"));
     }
-    state.events.publish(DomainEvent::MemberRoleChanged {
-        room_id,
-        user_id,
-        role,
-    });
+    state
+        .events
+        .publish(DomainEvent::MemberRoleChanged {
+            room_id,
+            user_id,
+            role,
+        })
+        .await;
     Ok(())
 }
 
@@ -169,13 +172,16 @@ pub async fn ban(
         created_at: time::now(),
     };
     let departure = state.store.ban(room_id, &ban).await?;
-    state.events.publish(DomainEvent::Banned {
-        room_id,
-        user_id: ban.user_id,
-        until: ban.until,
-        reason: ban.reason.clone(),
-    });
-    publish_departure(state, room_id, ban.user_id, &departure);
+    state
+        .events
+        .publish(DomainEvent::Banned {
+            room_id,
+            user_id: ban.user_id,
+            until: ban.until,
+            reason: ban.reason.clone(),
+        })
+        .await;
+    publish_departure(state, room_id, ban.user_id, &departure).await;
     Ok(ban)
 }
 
@@ -198,5 +204,9 @@ pub async fn unban(
     if !state.store.unban(room_id, user_id).await? {
         return Err(ApiError::NotFound("no such ban"));
     }
+    state
+        .events
+        .publish(DomainEvent::Unbanned { room_id, user_id })
+        .await;
     Ok(())
 }

@@ -292,10 +292,13 @@ pub async fn edit(
         .ok_or(ApiError::NotFound("the message was deleted"))?;
     let edited = BroadcastMessage::build(state, edited).await?;
     let view = edited.for_reader(auth.user_id);
-    state.events.publish(DomainEvent::MessageEdited {
-        room_id: view.room_id,
-        message: Arc::new(edited),
-    });
+    state
+        .events
+        .publish(DomainEvent::MessageEdited {
+            room_id: view.room_id,
+            message: Arc::new(edited),
+        })
+        .await;
     Ok(view)
 }
 
@@ -309,10 +312,13 @@ pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()
         ));
     }
     if state.store.delete_message(id).await? {
-        state.events.publish(DomainEvent::MessageDeleted {
-            room_id: message.room_id,
-            message_id: id,
-        });
+        state
+            .events
+            .publish(DomainEvent::MessageDeleted {
+                room_id: message.room_id,
+                message_id: id,
+            })
+            .await;
     }
     Ok(())
 }
@@ -352,13 +358,16 @@ pub async fn react(
         state.store.remove_reaction(id, auth.user_id, emoji).await?
     };
     if changed {
-        state.events.publish(DomainEvent::Reaction {
-            room_id: message.room_id,
-            message_id: id,
-            emoji: emoji.to_string(),
-            user_id: auth.user_id,
-            added,
-        });
+        state
+            .events
+            .publish(DomainEvent::Reaction {
+                room_id: message.room_id,
+                message_id: id,
+                emoji: emoji.to_string(),
+                user_id: auth.user_id,
+                added,
+            })
+            .await;
     }
     Ok(())
 }
@@ -384,11 +393,14 @@ pub async fn read(
         .mark_read(room_id, auth.user_id, message_id)
         .await?
     {
-        state.events.publish(DomainEvent::Read {
-            room_id,
-            user_id: auth.user_id,
-            message_id,
-        });
+        state
+            .events
+            .publish(DomainEvent::Read {
+                room_id,
+                user_id: auth.user_id,
+                message_id,
+            })
+            .await;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod dms;
 pub mod members;
 pub mod messages;
 pub mod rooms;
+pub mod standings;
 pub mod writer;
 
 use crate::error::{ApiError, ApiResult};

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access::RoomAccess;
+use super::access::{RoomAccess, RoomKind};
 use crate::auth::AuthUser;
 use crate::domain::{Alias, RoomName, Topic};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -119,9 +119,23 @@ pub async fn create(
 }
 
 async fn existing_by_alias(state: &AppState, auth: &AuthUser, room: Room) -> ApiResult<RoomView> {
-    let access = RoomAccess::load(state, auth, room.id).await?;
-    let standing = access.membership.map(|m| (m.role, m.read_seq));
-    room_view(state, auth.user_id, access.room, standing).await
+    RoomAccess::load(state, auth, room.id).await?;
+    as_seen(state, auth, room.id).await
+}
+
+/// The room as the caller sees it now, read afresh (its counters move with every message).
+async fn as_seen(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<RoomView> {
+    let room = state
+        .store
+        .room(id)
+        .await?
+        .ok_or(ApiError::NotFound("no such room"))?;
+    let standing = state
+        .store
+        .membership(id, auth.user_id)
+        .await?
+        .map(|m| (m.role, m.read_seq));
+    room_view(state, auth.user_id, room, standing).await
 }
 
 /// A page of the public directory by name, after `(name, id)`; `true` when more follow.
@@ -169,9 +183,8 @@ pub async fn my_rooms(
 
 /// A room the caller may see, as they see it.
 pub async fn get(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<RoomView> {
-    let access = RoomAccess::load(state, auth, id).await?;
-    let standing = access.membership.map(|m| (m.role, m.read_seq));
-    room_view(state, auth.user_id, access.room, standing).await
+    RoomAccess::load(state, auth, id).await?;
+    as_seen(state, auth, id).await
 }
 
 /// What `PATCH /rooms/{id}` may change; `None` leaves a setting, `alias: Some(None)` removes it.
@@ -206,7 +219,7 @@ pub async fn update(
             .map(Topic::into_inner);
     }
     match settings.alias {
-        Some(_) if access.room.kind != "public" => {
+        Some(_) if access.kind != RoomKind::Public => {
             errors.insert("alias".into(), "only public rooms have an alias".into());
         }
         Some(Some(raw)) => {
@@ -226,11 +239,18 @@ pub async fn update(
         .update_room(id, changes)
         .await?
         .ok_or(ApiError::NotFound("no such room"))?;
-    let standing = access.membership.map(|m| (m.role, m.read_seq));
+    let standing = state
+        .store
+        .membership(id, auth.user_id)
+        .await?
+        .map(|m| (m.role, m.read_seq));
     let view = room_view(state, auth.user_id, room, standing).await?;
-    state.events.publish(DomainEvent::RoomUpdated {
-        room: Arc::new(view.clone().for_everyone()),
-    });
+    state
+        .events
+        .publish(DomainEvent::RoomUpdated {
+            room: Arc::new(view.clone().for_everyone()),
+        })
+        .await;
     Ok(view)
 }
 
@@ -239,18 +259,21 @@ pub async fn delete(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()
     let access = RoomAccess::load(state, auth, id).await?;
     access.require_owner()?;
     let member_ids = state.store.delete_room(id).await?;
-    state.events.publish(DomainEvent::RoomDeleted {
-        room_id: id,
-        member_ids,
-    });
+    state
+        .events
+        .publish(DomainEvent::RoomDeleted {
+            room_id: id,
+            member_ids,
+        })
+        .await;
     Ok(())
 }
 
 /// Joins a public room (a member already is one); returns the room as the caller now sees it.
 pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<RoomView> {
     let access = RoomAccess::load(state, auth, id).await?;
-    if access.membership.is_none() {
-        if access.room.kind != "public" {
+    if !access.is_member() {
+        if access.kind != RoomKind::Public {
             return Err(ApiError::NotFound("no such room"));
         }
         if !state
@@ -262,17 +285,7 @@ pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<Room
             publish_joined(state, id, auth.user_id).await?;
         }
     }
-    let room = state
-        .store
-        .room(id)
-        .await?
-        .ok_or(ApiError::NotFound("no such room"))?;
-    let standing = state
-        .store
-        .membership(id, auth.user_id)
-        .await?
-        .map(|m| (m.role, m.read_seq));
-    room_view(state, auth.user_id, room, standing).await
+    as_seen(state, auth, id).await
 }
 
 /// Leaves a room. When the owner leaves, the longest-standing admin (else member) takes over;
@@ -284,7 +297,7 @@ pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()>
         return Err(ApiError::Forbidden("direct messages cannot be left"));
     }
     let departure = state.store.remove_member(id, auth.user_id).await?;
-    publish_departure(state, id, auth.user_id, &departure);
+    publish_departure(state, id, auth.user_id, &departure).await;
     Ok(())
 }
 
@@ -292,33 +305,48 @@ pub async fn leave(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<()>
 pub async fn publish_joined(state: &AppState, room_id: Uuid, user_id: Uuid) -> ApiResult<()> {
     if let Some(user) = state.store.user_by_id(user_id).await? {
         let online = state.presence.is_online(user.id);
-        state.events.publish(DomainEvent::MemberJoined {
-            room_id,
-            user: Arc::new(PublicProfile::new(state, user, online)),
-        });
+        state
+            .events
+            .publish(DomainEvent::MemberJoined {
+                room_id,
+                user: Arc::new(PublicProfile::new(state, user, online)),
+            })
+            .await;
     }
     Ok(())
 }
 
 /// Publishes what a departure changed: the member left, maybe a new owner, maybe no room.
-pub fn publish_departure(state: &AppState, room_id: Uuid, user_id: Uuid, departure: &Departure) {
+pub async fn publish_departure(
+    state: &AppState,
+    room_id: Uuid,
+    user_id: Uuid,
+    departure: &Departure,
+) {
     if !departure.left {
         return;
     }
     state
         .events
-        .publish(DomainEvent::MemberLeft { room_id, user_id });
+        .publish(DomainEvent::MemberLeft { room_id, user_id })
+        .await;
     if let Some(owner) = departure.new_owner {
-        state.events.publish(DomainEvent::MemberRoleChanged {
-            room_id,
-            user_id: owner,
-            role: "owner",
-        });
+        state
+            .events
+            .publish(DomainEvent::MemberRoleChanged {
+                room_id,
+                user_id: owner,
+                role: "owner",
+            })
+            .await;
     }
     if departure.room_deleted {
-        state.events.publish(DomainEvent::RoomDeleted {
-            room_id,
-            member_ids: vec![],
-        });
+        state
+            .events
+            .publish(DomainEvent::RoomDeleted {
+                room_id,
+                member_ids: vec![],
+            })
+            .await;
     }
 }

@@ -132,7 +132,7 @@ async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
         match committed {
             Ok(outcomes) => {
                 for (job, posted) in batch.drain(..).zip(outcomes) {
-                    finish(&events, job, posted);
+                    finish(&events, job, posted).await;
                 }
             }
             // One bad post (or a race with another instance) must not fail its neighbours:
@@ -143,7 +143,7 @@ async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
                 tracing::warn!(error = %err, size = batch.len(), "message batch failed; storing one by one");
                 for job in batch.drain(..) {
                     match commit_alone(&store, &job.submission.post).await {
-                        Ok(posted) => finish(&events, job, posted),
+                        Ok(posted) => finish(&events, job, posted).await,
                         Err(err) => {
                             let _ = job.done.send(Err(err));
                         }
@@ -206,7 +206,7 @@ async fn commit_alone(store: &Store, post: &Post) -> Result<Posted, StoreError> 
 
 /// Publishes a stored message and answers its sender. Called in batch order, so each room's
 /// messages are published in the order of their numbers.
-fn finish(events: &EventBus, job: Job, posted: Posted) {
+async fn finish(events: &EventBus, job: Job, posted: Posted) {
     let written = match posted {
         Posted::Stored {
             id,
@@ -238,11 +238,13 @@ fn finish(events: &EventBus, job: Job, posted: Posted) {
                 edited_at: None,
                 deleted: false,
             };
-            events.publish(DomainEvent::MessageCreated {
-                room_id: view.room_id,
-                seq,
-                message: Arc::new(view.clone()),
-            });
+            events
+                .publish(DomainEvent::MessageCreated {
+                    room_id: view.room_id,
+                    seq,
+                    message: Arc::new(view.clone()),
+                })
+                .await;
             Written::Stored(Box::new(view))
         }
         Posted::Earlier(id) => Written::Earlier(id),

@@ -97,6 +97,7 @@ impl Store {
                       ON CONFLICT (room_id, user_id) DO NOTHING";
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(LOCK_ROOM).bind(room_id).execute(&mut *tx).await?;
             let mut added = Vec::new();
             for user in user_ids {
                 let done = sqlx::query(insert).bind(room_id).bind(user).bind(role).bind(now).execute(&mut *tx).await;
@@ -124,6 +125,7 @@ impl Store {
     pub async fn remove_member(&self, room_id: Uuid, user_id: Uuid) -> StoreResult<Departure> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query(LOCK_ROOM).bind(room_id).execute(&mut *tx).await?;
             let role: Option<String> =
                 sqlx::query_scalar("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role")
                     .bind(room_id)
@@ -221,3 +223,9 @@ impl Store {
         )
     }
 }
+
+/// Takes the room's row lock first, as the message writer does (the room, then its members):
+/// a removal that locked the member's row first deadlocked with a batch of the member's own
+/// messages on PostgreSQL (the batch holds the room and updates the sender's read cursor).
+/// On SQLite the first write takes the database's write lock: the same order.
+const LOCK_ROOM: &str = "UPDATE rooms SET member_count = member_count WHERE id = $1";

@@ -126,6 +126,12 @@ impl Store {
         )
     }
 
+    /// The room's kind, or `None` when there is no such room.
+    pub async fn room_kind(&self, id: Uuid) -> StoreResult<Option<String>> {
+        let sql = "SELECT kind FROM rooms WHERE id = $1";
+        Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
     pub async fn room_by_alias(&self, alias: &str) -> StoreResult<Option<Room>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE lower(r.alias) = $1");
         Ok(

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod helpers;
+mod membership_race;
 mod message_edits;
 mod message_history;
 mod message_pipeline;

@@ -60,7 +60,22 @@ async fn send_pipelined(
 /// once), together. Every member's socket receives the same 200 messages in the same order,
 /// ids increasing, and history pages give that order too.
 async fn many_senders_one_order(backend: Backend) {
-    let server = fast_server(backend).await;
+    one_order(fast_server(backend).await).await;
+}
+
+/// The same with the fan-out's buffer at one event: it is behind all the time, and its
+/// publishers wait for it instead of it skipping events (readers would lose messages).
+async fn a_fan_out_behind_its_whole_buffer_skips_nothing(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| {
+        s.rate_limit.ws_messages_per_sec = 100_000;
+        s.rate_limit.ws_messages_burst = 100_000;
+        s.messages.fanout_buffer = 1;
+    })
+    .await;
+    one_order(server).await;
+}
+
+async fn one_order(server: TestServer) {
     let mut users: Vec<TestUser> = Vec::new();
     for i in 0..SENDERS {
         users.push(server.register(&format!("sender{i}")).await);
@@ -413,6 +428,7 @@ async fn a_crash_loses_no_acknowledged_message(backend: Backend) {
 
 backend_tests!(
     many_senders_one_order,
+    a_fan_out_behind_its_whole_buffer_skips_nothing,
     a_retry_storm_stores_one_message,
     a_crash_loses_no_acknowledged_message
 );

@@ -225,17 +225,24 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
     bob_ws
         .ack(json!({"type": "unsubscribe", "room_id": room}))
         .await;
-    // Keep the event of the next message, to publish it again after the replay.
-    let mut events = server.state.events.subscribe();
     let missed = server.send(&alice, &room, "missed").await;
-    let (late_event, missed_seq) = loop {
-        let event = events.recv().await.expect("the event bus is open");
-        if let DomainEvent::MessageCreated { message, seq, .. } = &*event
-            && message.id.to_string() == missed["id"]
-        {
-            let seq = *seq;
-            break (event, seq);
-        }
+    // The event of that message, as the writer published it, to publish again after the replay.
+    let stored = server
+        .state
+        .store
+        .message(missed["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the message is stored");
+    let missed_seq = stored.seq;
+    let late_event = DomainEvent::MessageCreated {
+        room_id: stored.room_id,
+        seq: stored.seq,
+        message: std::sync::Arc::new(
+            chatter::views::messages::message_view(&server.state, None, stored)
+                .await
+                .unwrap(),
+        ),
     };
 
     bob_ws
@@ -247,7 +254,7 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
 
     let dropped_before = metric(&server, "ws_duplicate_messages_dropped_total").await;
     // Late from this instance's fan-out …
-    server.state.events.publish((*late_event).clone());
+    server.state.events.publish(late_event).await;
     // … and late from another instance: the very delivery the cluster bus carries.
     let from_the_bus: Delivery = serde_json::from_value(json!({
         "op": "to_room",
