@@ -222,73 +222,69 @@ async fn read_loop(state: &AppState, conn: &Arc<Connection>, auth: &AuthUser, st
     }
 }
 
-enum Step {
-    Frame(Option<Message>),
-    Close(u16),
-}
-
-/// Writes queued frames, all that are waiting before one flush, until told to close.
+/// Writes queued frames, all that are waiting before one flush, until told to close. The
+/// close signal is one future for the socket's life: making a new one per wake-up registered
+/// and dropped a waiter on every frame.
 async fn write_loop(mut sink: Sink, mut queue: mpsc::Receiver<Message>, conn: Arc<Connection>) {
-    loop {
-        let step = tokio::select! {
+    let closed = conn.closed();
+    tokio::pin!(closed);
+    let code = loop {
+        let first = tokio::select! {
             biased;
-            code = conn.closed() => Step::Close(code),
-            frame = queue.recv() => Step::Frame(frame),
+            code = &mut closed => break code,
+            frame = queue.recv() => match frame {
+                Some(frame) => frame,
+                None => return,
+            },
         };
-        let code = match step {
-            Step::Close(code) => code,
-            Step::Frame(None) => return,
-            Step::Frame(Some(first)) => {
-                let write = async {
-                    sink.feed(first).await?;
-                    while let Ok(next) = queue.try_recv() {
-                        sink.feed(next).await?;
-                    }
-                    sink.flush().await
-                };
-                // Only "too slow" interrupts a write in progress (the client is not reading, so
-                // it would never finish); any other close waits for these frames to go out.
-                let too_slow = async {
-                    if conn.closed().await == close::TOO_SLOW {
-                        return close::TOO_SLOW;
-                    }
-                    std::future::pending().await
-                };
-                let outcome = tokio::select! {
-                    written = write => written.map(|_| None),
-                    code = too_slow => Ok(Some(code)),
-                };
-                match outcome {
-                    Ok(None) => continue,
-                    Ok(Some(code)) => code,
-                    Err(_) => return,
+        let write = async {
+            sink.feed(first).await?;
+            while let Ok(next) = queue.try_recv() {
+                sink.feed(next).await?;
+            }
+            sink.flush().await
+        };
+        tokio::pin!(write);
+        // Only "too slow" interrupts a write in progress (the client is not reading, so it
+        // would never finish); any other close waits for these frames to go out.
+        let (written, closing) = tokio::select! {
+            written = &mut write => (written, None),
+            code = &mut closed => {
+                if code == close::TOO_SLOW {
+                    break code;
                 }
+                ((&mut write).await, Some(code))
             }
         };
-        // Frames already queued (e.g. `session_revoked`) go out before the close, unless the
-        // reason for closing is that the client is not reading them.
-        if code != close::TOO_SLOW {
-            while let Ok(next) = queue.try_recv() {
-                if sink.feed(next).await.is_err() {
-                    return;
-                }
+        if written.is_err() {
+            return;
+        }
+        if let Some(code) = closing {
+            break code;
+        }
+    };
+    // Frames already queued (e.g. `session_revoked`) go out before the close, unless the
+    // reason for closing is that the client is not reading them.
+    if code != close::TOO_SLOW {
+        while let Ok(next) = queue.try_recv() {
+            if sink.feed(next).await.is_err() {
+                return;
             }
         }
-        let reason = match code {
-            close::GOING_AWAY => "going away",
-            close::POLICY => "policy violation",
-            close::TOO_BIG => "frame too big",
-            close::SESSION_REVOKED => "session revoked",
-            close::TOO_SLOW => "too slow to keep up",
-            _ => "",
-        };
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
-        return;
     }
+    let reason = match code {
+        close::GOING_AWAY => "going away",
+        close::POLICY => "policy violation",
+        close::TOO_BIG => "frame too big",
+        close::SESSION_REVOKED => "session revoked",
+        close::TOO_SLOW => "too slow to keep up",
+        _ => "",
+    };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
 }
 
 /// After the grace period, if no socket of the user came back here: tell the other instances,

@@ -132,7 +132,8 @@ impl Connection {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if decided {
-            self.close_now.notify_one();
+            // Every waiter: the reader and the writer both wait for it.
+            self.close_now.notify_waiters();
         }
         decided
     }
@@ -140,11 +141,15 @@ impl Connection {
     /// Resolves once a close was decided, with its code.
     pub async fn closed(&self) -> u16 {
         loop {
+            // Registered before the code is read: a close decided in between still wakes it.
+            let notified = self.close_now.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let code = self.closing.load(Ordering::Acquire);
             if code != 0 {
                 return code;
             }
-            self.close_now.notified().await;
+            notified.await;
         }
     }
 }
