@@ -57,7 +57,7 @@ pub struct RoomAccess {
     pub room_id: Uuid,
     pub kind: RoomKind,
     /// `None` for a signed-in viewer of a public room.
-    pub role: Option<Role>,
+    role: Option<Role>,
     pub user_id: Uuid,
 }
 

@@ -130,9 +130,14 @@ async fn as_seen(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<RoomV
         .room(id)
         .await?
         .ok_or(ApiError::NotFound("no such room"))?;
+    seen_by(state, auth, room).await
+}
+
+/// `room` as the caller sees it, with their role and read cursor.
+async fn seen_by(state: &AppState, auth: &AuthUser, room: Room) -> ApiResult<RoomView> {
     let standing = state
         .store
-        .membership(id, auth.user_id)
+        .membership(room.id, auth.user_id)
         .await?
         .map(|m| (m.role, m.read_seq));
     room_view(state, auth.user_id, room, standing).await
@@ -239,12 +244,7 @@ pub async fn update(
         .update_room(id, changes)
         .await?
         .ok_or(ApiError::NotFound("no such room"))?;
-    let standing = state
-        .store
-        .membership(id, auth.user_id)
-        .await?
-        .map(|m| (m.role, m.read_seq));
-    let view = room_view(state, auth.user_id, room, standing).await?;
+    let view = seen_by(state, auth, room).await?;
     state
         .events
         .publish(DomainEvent::RoomUpdated {

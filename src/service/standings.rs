@@ -30,6 +30,12 @@ const CAPACITY: u64 = 200_000;
 /// An entry not asked for this long is dropped (memory goes back after a burst of lookups).
 const IDLE: Duration = Duration::from_secs(30 * 60);
 
+#[derive(Clone, Copy)]
+struct Fill {
+    epoch: u64,
+    heard: bool,
+}
+
 /// A user's place in one room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -84,23 +90,36 @@ impl Standings {
         self.epoch.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Taken before a lookup reads the database: what `keep` checks afterwards.
+    fn before_read(&self) -> Fill {
+        Fill {
+            epoch: *self.epoch(),
+            heard: self.heard.load(Ordering::Acquire),
+        }
+    }
+
+    /// Keeps what a lookup read, unless a forget came in between or changes elsewhere were
+    /// not being heard (under the lock forgets take, so none can slip in before `insert`).
+    fn keep(&self, fill: Fill, insert: impl FnOnce()) {
+        let epoch = self.epoch();
+        if fill.heard && *epoch == fill.epoch {
+            insert();
+        }
+    }
+
     /// The room's kind; `None` when there is no such room.
     pub async fn kind(&self, store: &Store, room_id: Uuid) -> StoreResult<Option<RoomKind>> {
         if let Some(kind) = self.kinds.get(&room_id) {
             return Ok(Some(kind));
         }
-        let seen = *self.epoch();
-        let heard = self.heard.load(Ordering::Acquire);
+        let fill = self.before_read();
         let Some(kind) = store.room_kind(room_id).await? else {
             // Not remembered: ids are never reused, but a room may be created on another
             // instance just after a client learned its id.
             return Ok(None);
         };
         let kind = RoomKind::parse(&kind);
-        let epoch = self.epoch();
-        if heard && *epoch == seen {
-            self.kinds.insert(room_id, kind);
-        }
+        self.keep(fill, || self.kinds.insert(room_id, kind));
         Ok(Some(kind))
     }
 
@@ -110,8 +129,7 @@ impl Standings {
         if let Some(place) = self.places.get(&key) {
             return Ok(place.now());
         }
-        let seen = *self.epoch();
-        let heard = self.heard.load(Ordering::Acquire);
+        let fill = self.before_read();
         let place = match store.membership(room_id, user_id).await? {
             Some(membership) => Place::Member(Role::parse(&membership.role)),
             None => match store.active_ban(room_id, user_id).await? {
@@ -119,10 +137,7 @@ impl Standings {
                 None => Place::Outside,
             },
         };
-        let epoch = self.epoch();
-        if heard && *epoch == seen {
-            self.places.insert(key, place);
-        }
+        self.keep(fill, || self.places.insert(key, place));
         Ok(place.now())
     }
 
