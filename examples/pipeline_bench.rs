@@ -817,14 +817,38 @@ struct RelaySend<'a> {
     client_msg_id: Option<&'a str>,
 }
 
+/// The same fields as Chatter's message view, so that both send frames of the same size and
+/// the load generator parses the same bytes from each (a smaller frame would flatter the relay).
 #[derive(serde::Serialize)]
 struct RelayMessage<'a> {
     id: Uuid,
     room_id: &'a str,
-    seq: u64,
-    sender_id: usize,
+    sender: RelaySender,
     content: &'a str,
+    attachments: [(); 0],
+    reactions: [(); 0],
     client_msg_id: Option<&'a str>,
+    created_at: String,
+    deleted: bool,
+}
+
+#[derive(serde::Serialize)]
+struct RelaySender {
+    id: Uuid,
+    username: String,
+    display_name: String,
+}
+
+impl RelaySender {
+    /// Named like the users the benchmark seeds into Chatter (`b` + six characters + index).
+    fn of(user: usize) -> RelaySender {
+        let name = format!("b000000_{user}");
+        RelaySender {
+            id: Uuid::from_u128(user as u128 + 1),
+            username: name.clone(),
+            display_name: name,
+        }
+    }
 }
 
 impl Relay {
@@ -936,10 +960,13 @@ async fn relay_connection(tcp: tokio::net::TcpStream, state: Arc<RelayState>) {
         let message = serde_json::to_string(&RelayMessage {
             id: numbered.1,
             room_id: send.room_id,
-            seq: numbered.0,
-            sender_id: user,
+            sender: RelaySender::of(user),
             content: send.content,
+            attachments: [],
+            reactions: [],
             client_msg_id: send.client_msg_id,
+            created_at: chatter::time::format(&chatter::time::now()),
+            deleted: false,
         })
         .expect("serializable");
         let ack = format!(

@@ -156,6 +156,11 @@ fn describe_metrics() {
         "New messages stored per write transaction (group commit)"
     );
     describe_histogram!(
+        "message_commit_duration_seconds",
+        Unit::Seconds,
+        "Time to store one batch of new messages, from its first statement to its commit"
+    );
+    describe_histogram!(
         "ws_fanout_duration_seconds",
         Unit::Seconds,
         "Time to queue one event to every subscriber of a room"

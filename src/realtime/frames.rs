@@ -23,6 +23,7 @@ use crate::service::access::RoomAccess;
 use crate::service::messages::{self, PostMessage};
 use crate::state::AppState;
 use crate::text;
+use crate::views::MessageView;
 
 /// Frames other than send_message, per connection per second.
 const FRAMES_PER_SEC: u32 = 50;
@@ -207,18 +208,28 @@ async fn dispatch(
             let in_flight = sends.clone().acquire_owned().await.map_err(|_| {
                 ApiError::Internal(anyhow::anyhow!("the socket's send gate closed"))
             })?;
-            let pending = messages::submit(state, auth, room_id, body).await?;
+            // A new message is acknowledged by the writer itself, the moment it is stored.
+            let acknowledge = {
+                let (conn, reference) = (conn.clone(), reference.cloned());
+                Box::new(move |message: &MessageView| {
+                    conn.send_text(encode(&MessageFrame::ack(reference.as_ref(), message)));
+                })
+            };
+            let pending = messages::submit(state, auth, room_id, body, Some(acknowledge)).await?;
             let (state, conn, auth) = (state.clone(), conn.clone(), *auth);
             let reference = reference.cloned();
             tokio::spawn(
                 async move {
                     let frame = match pending.outcome(&state, &auth).await {
-                        Ok((message, _)) => {
-                            encode(&MessageFrame::ack(reference.as_ref(), &message))
+                        Ok((_, true)) => None,
+                        Ok((message, false)) => {
+                            Some(encode(&MessageFrame::ack(reference.as_ref(), &message)))
                         }
-                        Err(err) => api_error(reference.as_ref(), &err),
+                        Err(err) => Some(api_error(reference.as_ref(), &err)),
                     };
-                    conn.send_text(frame);
+                    if let Some(frame) = frame {
+                        conn.send_text(frame);
+                    }
                     drop(in_flight);
                 }
                 .in_current_span(),

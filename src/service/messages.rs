@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::access::{Role, RoomAccess};
 use super::page_limit;
-use super::writer::{Pending, Submission, Written};
+use super::writer::{OnStored, Pending, Submission, Written};
 use crate::auth::AuthUser;
 use crate::domain::MessageContent;
 use crate::error::{ApiError, ApiResult};
@@ -87,7 +87,7 @@ pub async fn post(
     room_id: Uuid,
     body: PostMessage,
 ) -> ApiResult<(MessageView, bool)> {
-    submit(state, auth, room_id, body)
+    submit(state, auth, room_id, body, None)
         .await?
         .outcome(state, auth)
         .await
@@ -101,11 +101,15 @@ pub async fn post(
 /// sender's membership inside the batch's transaction. Replies and attachments are read first,
 /// after the usual access check, and so are invalid posts (so a stranger learns nothing more
 /// from a bad request than from a good one).
+///
+/// `on_stored` answers the sender from the writer as soon as a new message is stored (see
+/// `Submission`); the outcome still comes, for the other cases.
 pub async fn submit(
     state: &AppState,
     auth: &AuthUser,
     room_id: Uuid,
     body: PostMessage,
+    on_stored: Option<OnStored>,
 ) -> ApiResult<PendingPost> {
     let checked = check_post(state, &body);
     if checked.is_err() || body.reply_to_id.is_some() || !body.attachment_ids.is_empty() {
@@ -153,6 +157,7 @@ pub async fn submit(
             .iter()
             .map(|upload| AttachmentView::new(state, upload))
             .collect(),
+        on_stored,
     };
     Ok(PendingPost {
         pending: state.writer.enqueue(submission).await?,

@@ -6,7 +6,7 @@
 //! each message at once and a busy one commits hundreds per transaction. A sender is answered
 //! only after the commit, so an acknowledged message survives a crash of the process.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -24,12 +24,22 @@ const MAX_BATCH: usize = 512;
 /// Posts waiting for the writer at most; beyond it senders wait (backpressure, bounded memory).
 const QUEUE: usize = 8192;
 
+/// How long a batch's transaction takes, from its first statement to its commit.
+static COMMIT_DURATION: LazyLock<metrics::Histogram> =
+    LazyLock::new(|| metrics::histogram!("message_commit_duration_seconds"));
+
 /// A post with what its view needs beyond the database's answer.
 pub struct Submission {
     pub post: Post,
     pub reply_to: Option<ReplyView>,
     pub attachments: Vec<AttachmentView>,
+    /// Tells the sender at once, from the writer, once the message is stored and before it is
+    /// published (a socket's `ack`); when set, `Written::Stored` is not told again.
+    pub on_stored: Option<OnStored>,
 }
+
+/// Answers a sender without waking another task: it must not block (a socket's queue).
+pub type OnStored = Box<dyn FnOnce(&MessageView) + Send>;
 
 /// What the writer did with a submission.
 pub enum Written {
@@ -127,7 +137,9 @@ async fn run(store: Store, events: EventBus, mut jobs: mpsc::Receiver<Job>) {
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("message_batch_size").record(batch.len() as f64);
         let posts: Vec<&Post> = batch.iter().map(|j| &j.submission.post).collect();
+        let started = std::time::Instant::now();
         let committed = store.commit_posts(&posts).await;
+        COMMIT_DURATION.record(started.elapsed().as_secs_f64());
         drop(posts);
         match committed {
             Ok(outcomes) => {
@@ -219,6 +231,7 @@ async fn finish(events: &EventBus, job: Job, posted: Posted) {
                 post,
                 reply_to,
                 attachments,
+                on_stored,
             } = job.submission;
             // A new message has no reactions yet: its view is the same for every reader.
             let view = MessageView {
@@ -238,6 +251,11 @@ async fn finish(events: &EventBus, job: Job, posted: Posted) {
                 edited_at: None,
                 deleted: false,
             };
+            // The sender first: its answer is then queued ahead of the room's fan-out instead of
+            // behind a thousand socket writers (the relay's order; docs/api.md, Performance).
+            if let Some(on_stored) = on_stored {
+                on_stored(&view);
+            }
             events
                 .publish(DomainEvent::MessageCreated {
                     room_id: view.room_id,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::common::{Backend, TestEnv, TestServer, expect_error};
@@ -99,6 +99,12 @@ fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 async fn metrics_are_labelled_by_route_template(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.register("alice").await;
+    let room = server
+        .create_room(&alice, json!({"name": "metered", "kind": "public"}))
+        .await;
+    server
+        .send(&alice, room["id"].as_str().unwrap(), "counted")
+        .await;
     for _ in 0..3 {
         let res = server
             .client
@@ -188,6 +194,16 @@ async fn metrics_are_labelled_by_route_template(backend: Backend) {
         "response size histogram:\n{}",
         sizes.join("\n")
     );
+    // The message writer's batch: its size and how long it took to commit.
+    // (At least: with `cargo test` other tests of this process store messages too.)
+    let commits = samples(&text, "message_commit_duration_seconds_count");
+    assert!(
+        commits
+            .iter()
+            .any(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0),
+        "{commits:?}"
+    );
+    assert!(!samples(&text, "message_batch_size_count").is_empty());
     assert!(
         !samples(&text, "process_resident_memory_bytes").is_empty()
             || !samples(&text, "process_cpu_seconds_total").is_empty(),
