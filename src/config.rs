@@ -50,6 +50,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// PostgreSQL: message batches committed side by side, each on a connection of its own.
+    pub message_writers: usize,
     pub acquire_timeout_secs: u64,
     pub migrate_on_start: bool,
 }
@@ -252,6 +254,9 @@ impl Settings {
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
         }
+        if !(1..=32).contains(&self.database.message_writers) {
+            return bad("database.message_writers", "must be between 1 and 32");
+        }
         let redis = &self.redis.url;
         if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             return bad("redis.url", "must be empty or redis://…");
@@ -453,6 +458,7 @@ impl fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &mask_url_or_secret(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("message_writers", &self.message_writers)
             .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
@@ -550,6 +556,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+    }
+
+    #[test]
+    fn message_writers_are_bounded() {
+        let load = |writers: &str| {
+            Settings::load(&Sources {
+                file: None,
+                env: env(&[("CHATTER__DATABASE__MESSAGE_WRITERS", writers)]),
+            })
+        };
+        assert_eq!(load("1").unwrap().database.message_writers, 1);
+        assert_eq!(load("32").unwrap().database.message_writers, 32);
+        for bad in ["0", "33"] {
+            let err = load(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("database.message_writers"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

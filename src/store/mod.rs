@@ -36,6 +36,8 @@ pub struct Store {
 #[derive(Clone)]
 pub(crate) struct Writes {
     db: Db,
+    /// Batches written side by side: PostgreSQL's `database.message_writers`, SQLite's 1.
+    writers: usize,
 }
 
 #[derive(Clone)]
@@ -93,17 +95,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// Message batches PostgreSQL commits side by side, each on a connection of its own (a commit
-/// is mostly waiting for the server). SQLite allows one write transaction at a time anyway.
-const POSTGRES_WRITERS: usize = 4;
-
 impl Store {
     /// How many message batches may be written at once.
     pub fn writers(&self) -> usize {
-        match self.writes.db {
-            Db::Sqlite(_) => 1,
-            Db::Postgres(_) => POSTGRES_WRITERS,
-        }
+        self.writes.writers
     }
 
     /// Opens the configured database (creating the SQLite file and data dir when needed).
@@ -120,9 +115,12 @@ impl Store {
                 .connect_with(options.clone())
                 .await
                 .context("cannot connect to PostgreSQL")?;
+            // Message batches PostgreSQL commits side by side, each on a connection of its own
+            // (a commit is mostly waiting for the server). SQLite allows one write at a time.
+            let writers = settings.database.message_writers as u32;
             let writer = PgPoolOptions::new()
-                .max_connections(POSTGRES_WRITERS as u32)
-                .min_connections(POSTGRES_WRITERS as u32)
+                .max_connections(writers)
+                .min_connections(writers)
                 .acquire_timeout(acquire)
                 .connect_with(options)
                 .await
@@ -159,9 +157,16 @@ impl Store {
             };
             (Db::Sqlite(pool), Db::Sqlite(writer))
         };
+        let writers = match writes {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => settings.database.message_writers,
+        };
         Ok(Store {
             db,
-            writes: Writes { db: writes },
+            writes: Writes {
+                db: writes,
+                writers,
+            },
         })
     }
 
