@@ -11,7 +11,9 @@
 //! this tool (rate limits raised, log level warn), and drives the same load through the same
 //! client code at Chatter and at a bare relay that runs inside this tool: a minimal
 //! tokio-tungstenite broadcast server that numbers each message, acknowledges it and copies one
-//! encoded frame to every member socket, and stores nothing. Ratios hold on a noisy machine
+//! encoded frame to every member socket, and stores nothing. Its frames carry the same fields as
+//! Chatter's and its sockets have Chatter's buffer sizes, so the load generator does the same
+//! work for both. Ratios hold on a noisy machine
 //! because both run in one process tree on the same cores, one after the other.
 //!
 //! Shapes: (a) 50 rooms × 2 members, both send, each with up to 16 unacknowledged messages;
