@@ -126,6 +126,12 @@ async fn send_message_acks_and_fans_out(backend: Backend) {
     assert_eq!(message["room_id"], json!(room));
     assert_eq!(message["sender"]["id"], json!(alice.id));
     assert_eq!(message["deleted"], false);
+    // One ack per send: the writer's, and no second one from the request's task.
+    let after = alice_ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "ack"),
+        "a send is acknowledged once: {after:?}"
+    );
 
     let frame = bob_ws.next_of_type("message_new").await;
     assert_eq!(frame["message"]["id"], message["id"]);
@@ -146,6 +152,11 @@ async fn send_message_acks_and_fans_out(backend: Backend) {
         .ack(json!({"type": "send_message", "room_id": room, "content": "hi bob", "client_msg_id": "c-1"}))
         .await;
     assert_eq!(again["message"]["id"], message["id"]);
+    let after = alice_ws.sync().await;
+    assert!(
+        !after.iter().any(|f| f["type"] == "ack"),
+        "a retry is acknowledged once: {after:?}"
+    );
     let frames = bob_ws.sync().await;
     assert!(
         !frames.iter().any(|f| f["type"] == "message_new"),
