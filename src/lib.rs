@@ -69,6 +69,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let chores = tokio::spawn(expire_sessions(state.clone()));
+    let checkpoints = tokio::spawn(state.store.clone().checkpoint_wal());
     let realtime = realtime::start(&state);
     // One second of the budget is kept for closing the database after the drain.
     let drain = Duration::from_secs(state.settings.server.shutdown_timeout_secs)
@@ -101,6 +102,7 @@ pub async fn serve(
         () = deadline => tracing::warn!("in-flight requests did not finish within the shutdown timeout; dropping them"),
     }
     chores.abort();
+    checkpoints.abort();
     for task in realtime {
         task.abort();
     }

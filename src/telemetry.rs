@@ -160,6 +160,10 @@ fn describe_metrics() {
         Unit::Seconds,
         "Time to store one batch of new messages, from its first statement to its commit"
     );
+    describe_gauge!(
+        "sqlite_wal_pages",
+        "Pages in SQLite's write-ahead log at the last checkpoint (one a second)"
+    );
     describe_histogram!(
         "ws_fanout_duration_seconds",
         Unit::Seconds,

@@ -4,6 +4,7 @@
 //! the `on_db!` macro runs the same query against whichever pool is configured, so each
 //! query is written once and type-checked for both backends.
 
+pub mod checkpoint;
 pub mod members;
 pub mod message_batch;
 pub mod messages;
@@ -137,7 +138,9 @@ impl Store {
                 // WAL makes NORMAL durable across application crashes; only an OS crash can lose the last commits.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // No commit checkpoints the log: `checkpoint_wal` does, off the writers' path.
+                .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(acquire)
