@@ -1,9 +1,10 @@
 //! SQLite's write-ahead log is copied back into the database file (a checkpoint) here, on a
 //! timer and on a reading connection, instead of by whichever commit happens to grow the log
-//! past 1,000 pages. A checkpoint syncs the files to disk: left to the commits, that wait fell on
-//! the message writer, and every sender behind it waited too (measured at 300 messages/s: 15
-//! syncs in 5 s, and 14 commits in 10 s over 10 ms, against 2 once moved here; docs/api.md,
-//! Performance). A checkpoint runs beside writers in WAL mode, so moving it costs them nothing.
+//! past 1,000 pages. A checkpoint syncs the files to disk, and left to the commits that wait
+//! fell on the message writer, with every sender queued behind it (15 syncs in 5 s at 300
+//! messages/s). A checkpoint runs beside writers in WAL mode, so here it costs them nothing. On
+//! this machine's virtual disk a sync is quick and the benchmark's latencies did not move
+//! measurably (docs/api.md, Performance); on a disk with slow syncs each one held every sender.
 //!
 //! PostgreSQL has no such thing to do; there the task ends at once.
 
