@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{Db, Store, StoreResult};
+use super::{Db, Store, StoreError, StoreResult};
 
 /// How often the log is copied back: the log holds about this long of writes at most.
 const EVERY: Duration = Duration::from_secs(1);
@@ -25,11 +25,9 @@ pub struct WalCheckpoint {
 }
 
 impl Store {
-    /// Checkpoints SQLite's log every second until the pool closes (at shutdown).
+    /// Checkpoints SQLite's log every second until the pool closes (at shutdown); on
+    /// PostgreSQL it returns at the first tick, which comes at once.
     pub async fn checkpoint_wal(self) {
-        if !matches!(self.db, Db::Sqlite(_)) {
-            return;
-        }
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -41,8 +39,7 @@ impl Store {
                         tracing::debug!(?done, "WAL checkpoint held back by readers");
                     }
                 }
-                Ok(None) => return,
-                Err(super::StoreError::Database(sqlx::Error::PoolClosed)) => return,
+                Ok(None) | Err(StoreError::Database(sqlx::Error::PoolClosed)) => return,
                 Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
             }
         }
