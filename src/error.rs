@@ -47,20 +47,65 @@ pub enum ApiError {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    error: Inner<'a>,
+    error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: String,
+/// What an error tells a client, the same over HTTP (`{"error": body}`) and the WebSocket
+/// (`{"type": "error", ref?, ...body}`): `code`, `message` and, for 422, `fields`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub code: &'a str,
+    pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a FieldErrors>,
+    pub fields: Option<&'a FieldErrors>,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn new(code: &'a str, message: impl Into<String>) -> ErrorBody<'a> {
+        ErrorBody {
+            code,
+            message: message.into(),
+            fields: None,
+        }
+    }
 }
 
 impl ApiError {
     pub fn validation(field: &str, why: impl Into<String>) -> ApiError {
         ApiError::Validation(FieldErrors::from([(field.to_string(), why.into())]))
+    }
+
+    /// The one rendering of an error for clients. An internal error is logged here, in full,
+    /// and answered with a generic message.
+    pub fn body(&self) -> ErrorBody<'_> {
+        let message = match self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "request failed");
+                "something went wrong on our side".to_string()
+            }
+            ApiError::Validation(fields) if fields.len() == 1 => fields
+                .iter()
+                .map(|(field, why)| format!("{field}: {why}"))
+                .collect(),
+            ApiError::Validation(_) => "some fields are invalid".to_string(),
+            other => other.to_string(),
+        };
+        ErrorBody {
+            code: self.code(),
+            message,
+            fields: match self {
+                ApiError::Validation(fields) => Some(fields),
+                _ => None,
+            },
+        }
+    }
+
+    /// How long a rate-limited client should wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -101,42 +146,15 @@ impl ApiError {
 /// Builds an error response by hand, for layers that answer before any handler runs.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = Body {
-        error: Inner {
-            code,
-            message: message.into(),
-            fields: None,
-        },
+        error: ErrorBody::new(code, message),
     };
     (status, axum::Json(body)).into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
-            ApiError::Internal(err) => {
-                tracing::error!(error = ?err, "request failed");
-                "something went wrong on our side".to_string()
-            }
-            ApiError::Validation(fields) if fields.len() == 1 => fields
-                .iter()
-                .map(|(field, why)| format!("{field}: {why}"))
-                .collect(),
-            ApiError::Validation(_) => "some fields are invalid".to_string(),
-            other => other.to_string(),
-        };
-        let fields = match &self {
-            ApiError::Validation(fields) => Some(fields),
-            _ => None,
-        };
-        let body = Body {
-            error: Inner {
-                code: self.code(),
-                message,
-                fields,
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
+        let body = Body { error: self.body() };
+        let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {

@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::frames::handle_text;
 use super::hub::Connection;
-use super::protocol::{ClientFrame, close, encode, error_frame};
+use super::protocol::{ClientFrame, ServerFrame, close};
 use crate::auth::AuthUser;
 use crate::service::access::RoomAccess;
 use crate::service::rooms::my_rooms;
@@ -63,20 +62,20 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
     if let Some(room_id) = room {
         match Box::pin(RoomAccess::load(&state, &auth, room_id)).await {
             Ok(access) => followed.push((room_id, access.is_member())),
-            Err(err) => room_error = Some(error_frame(None, err.code(), &err.to_string(), None)),
+            Err(err) => room_error = Some(ServerFrame::api_error(&err).encode()),
         }
     }
     for (room_id, member) in &followed {
         state.hub.subscribe(&conn, *room_id, *member);
     }
-    conn.welcome(encode(&json!({
-        "type": "welcome",
-        "connection_id": conn.id,
-        "user": Me::new(&state, user),
-        "session_id": auth.session_id,
-        "rooms": rooms,
-        "heartbeat_secs": HEARTBEAT.as_secs(),
-    })));
+    let welcome = ServerFrame::Welcome {
+        connection_id: conn.id,
+        user: &Me::new(&state, user),
+        session_id: auth.session_id,
+        rooms: &rooms,
+        heartbeat_secs: HEARTBEAT.as_secs(),
+    };
+    conn.welcome(welcome.encode());
     if let Some(frame) = room_error {
         conn.send_text(frame);
     }
@@ -117,9 +116,7 @@ async fn authenticate(
         Some(token) => token,
         None => {
             let _ = sink
-                .send(Message::Text(Utf8Bytes::from_static(
-                    r#"{"type":"auth_required"}"#,
-                )))
+                .send(Message::Text(ServerFrame::AuthRequired.encode()))
                 .await;
             // Control frames (a client's ping) may come first; the auth frame is the first text frame.
             let first_text = async {
@@ -166,12 +163,9 @@ async fn authenticate(
 
 async fn refuse(sink: &mut Sink, message: &str) {
     let _ = sink
-        .send(Message::Text(error_frame(
-            None,
-            "unauthorized",
-            message,
-            None,
-        )))
+        .send(Message::Text(
+            ServerFrame::error("unauthorized", message).encode(),
+        ))
         .await;
     let frame = CloseFrame {
         code: close::UNAUTHENTICATED,
@@ -195,7 +189,7 @@ async fn read_loop(state: &AppState, conn: &Arc<Connection>, auth: &AuthUser, st
                         Box::pin(handle_text(state, conn, auth, &mut guard, text)).await;
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        conn.send_text(error_frame(None, "bad_frame", "frames are JSON text", None));
+                        conn.send_text(ServerFrame::error("bad_frame", "frames are JSON text").encode());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break,

@@ -3,15 +3,13 @@
 //! exception is an edited message: readers who reacted get a copy with their own `me`, encoded
 //! once per distinct set of emojis.
 
-use serde_json::json;
 use uuid::Uuid;
 
 use super::delivery::{self, Delivery, Frame, Personal};
-use super::protocol::{MessageFrame, encode};
+use super::protocol::ServerFrame;
 use crate::events::DomainEvent;
 use crate::service::standings::Forget;
 use crate::state::AppState;
-use crate::time;
 use crate::views::MessageView;
 use crate::views::rooms::room_view;
 
@@ -40,11 +38,11 @@ async fn deliver(state: &AppState, event: &DomainEvent) {
     }
 }
 
-fn to_room(room_id: Uuid, seq: Option<i64>, frame: &serde_json::Value) -> Delivery {
+fn to_room(room_id: Uuid, frame: ServerFrame) -> Delivery {
     Delivery::ToRoom {
         room_id,
-        seq,
-        frame: Frame(encode(frame)),
+        seq: None,
+        frame: Frame(frame.encode()),
         except: None,
         personal: Vec::new(),
     }
@@ -59,15 +57,14 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
         } => vec![Delivery::ToRoom {
             room_id: *room_id,
             seq: Some(*seq),
-            frame: Frame(encode(&MessageFrame::new(message))),
+            frame: Frame(ServerFrame::MessageNew { message }.encode()),
             except: None,
             personal: Vec::new(),
         }],
         DomainEvent::MessageEdited { room_id, message } => {
             // One frame for everyone, and one per distinct set of emojis readers reacted with.
-            let edited = |view: &MessageView| {
-                Frame(encode(&json!({"type": "message_edited", "message": view})))
-            };
+            let edited =
+                |view: &MessageView| Frame(ServerFrame::MessageEdited { message: view }.encode());
             vec![Delivery::ToRoom {
                 room_id: *room_id,
                 seq: None,
@@ -88,8 +85,10 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             message_id,
         } => vec![to_room(
             *room_id,
-            None,
-            &json!({"type": "message_deleted", "room_id": room_id, "message_id": message_id}),
+            ServerFrame::MessageDeleted {
+                room_id: *room_id,
+                message_id: *message_id,
+            },
         )],
         DomainEvent::Reaction {
             room_id,
@@ -99,11 +98,13 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             added,
         } => vec![to_room(
             *room_id,
-            None,
-            &json!({
-                "type": "reaction", "room_id": room_id, "message_id": message_id,
-                "emoji": emoji, "user_id": user_id, "added": added,
-            }),
+            ServerFrame::Reaction {
+                room_id: *room_id,
+                message_id: *message_id,
+                emoji,
+                user_id: *user_id,
+                added: *added,
+            },
         )],
         DomainEvent::Read {
             room_id,
@@ -111,8 +112,11 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             message_id,
         } => vec![to_room(
             *room_id,
-            None,
-            &json!({"type": "read", "room_id": room_id, "user_id": user_id, "message_id": message_id}),
+            ServerFrame::Read {
+                room_id: *room_id,
+                user_id: *user_id,
+                message_id: *message_id,
+            },
         )],
         DomainEvent::MemberJoined { room_id, user } => vec![
             // Subscribe first, so the newcomer's sockets get this event and everything after it.
@@ -122,15 +126,19 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             },
             to_room(
                 *room_id,
-                None,
-                &json!({"type": "member_joined", "room_id": room_id, "user": &**user}),
+                ServerFrame::MemberJoined {
+                    room_id: *room_id,
+                    user,
+                },
             ),
         ],
         DomainEvent::MemberLeft { room_id, user_id } => vec![
             to_room(
                 *room_id,
-                None,
-                &json!({"type": "member_left", "room_id": room_id, "user_id": user_id}),
+                ServerFrame::MemberLeft {
+                    room_id: *room_id,
+                    user_id: *user_id,
+                },
             ),
             Delivery::RemoveUser {
                 user_id: *user_id,
@@ -143,21 +151,22 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             role,
         } => vec![to_room(
             *room_id,
-            None,
-            &json!({"type": "member_role_changed", "room_id": room_id, "user_id": user_id, "role": role}),
+            ServerFrame::MemberRoleChanged {
+                room_id: *room_id,
+                user_id: *user_id,
+                role,
+            },
         )],
-        DomainEvent::RoomUpdated { room } => vec![to_room(
-            room.id,
-            None,
-            &json!({"type": "room_updated", "room": &**room}),
-        )],
+        DomainEvent::RoomUpdated { room } => {
+            vec![to_room(room.id, ServerFrame::RoomUpdated { room })]
+        }
         DomainEvent::RoomDeleted {
             room_id,
             member_ids,
         } => vec![Delivery::RoomDeleted {
             room_id: *room_id,
             member_ids: member_ids.clone(),
-            frame: Frame(encode(&json!({"type": "room_deleted", "room_id": room_id}))),
+            frame: Frame(ServerFrame::RoomDeleted { room_id: *room_id }.encode()),
         }],
         DomainEvent::DmCreated { room_id, user_ids } => {
             let mut deliveries = Vec::with_capacity(4);
@@ -180,7 +189,7 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
                 match room_view(state, *user_id, room, standing).await {
                     Ok(view) => deliveries.push(Delivery::ToUser {
                         user_id: *user_id,
-                        frame: Frame(encode(&json!({"type": "dm_created", "room": view}))),
+                        frame: Frame(ServerFrame::DmCreated { room: &view }.encode()),
                     }),
                     Err(err) => tracing::warn!(error = %err, "could not build dm_created"),
                 }
@@ -193,13 +202,15 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             until,
             reason,
         } => {
-            let until = until.as_ref().map(time::format);
+            let banned = ServerFrame::Banned {
+                room_id: *room_id,
+                until: *until,
+                reason,
+            };
             vec![
                 Delivery::ToUser {
                     user_id: *user_id,
-                    frame: Frame(encode(
-                        &json!({"type": "banned", "room_id": room_id, "until": until, "reason": reason}),
-                    )),
+                    frame: Frame(banned.encode()),
                 },
                 Delivery::RemoveUser {
                     user_id: *user_id,
@@ -214,18 +225,12 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
         } => vec![Delivery::RevokeSessions {
             user_id: *user_id,
             session_ids: session_ids.clone(),
-            frame: Frame(encode(
-                &json!({"type": "session_revoked", "reason": reason}),
-            )),
+            frame: Frame(ServerFrame::SessionRevoked { reason: *reason }.encode()),
         }],
-        DomainEvent::SecurityNotice { user_id, notice } => {
-            let mut frame = serde_json::to_value(notice).unwrap_or_default();
-            frame["type"] = json!("security_notice");
-            vec![Delivery::ToUser {
-                user_id: *user_id,
-                frame: Frame(encode(&frame)),
-            }]
-        }
+        DomainEvent::SecurityNotice { user_id, notice } => vec![Delivery::ToUser {
+            user_id: *user_id,
+            frame: Frame(ServerFrame::SecurityNotice(notice).encode()),
+        }],
         DomainEvent::UserUpdated { .. }
         | DomainEvent::UserDeleted { .. }
         | DomainEvent::Unbanned { .. } => Vec::new(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use governor::{DefaultDirectRateLimiter, Quota};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -15,10 +15,10 @@ use uuid::Uuid;
 use super::calls::Participant;
 use super::delivery::{self, Delivery, Frame};
 use super::hub::{ConnId, Connection};
-use super::protocol::{ClientFrame, FrameRef, MessageFrame, close, encode, error_frame};
+use super::protocol::{Acked, ClientFrame, FrameRef, ServerFrame, close};
 use super::resume;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::service::access::RoomAccess;
 use crate::service::messages::{self, PostMessage};
 use crate::state::AppState;
@@ -64,37 +64,6 @@ impl FrameGuard {
     }
 }
 
-fn api_error(reference: Option<&Value>, err: &ApiError) -> Utf8Bytes {
-    let retry = match err {
-        ApiError::RateLimited { retry_after } => Some(retry_after.as_millis() as u64),
-        _ => None,
-    };
-    let message = match err {
-        ApiError::Internal(_) => "something went wrong on our side".to_string(),
-        ApiError::Validation(fields) => fields
-            .iter()
-            .map(|(f, why)| format!("{f}: {why}"))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    };
-    if let ApiError::Internal(inner) = err {
-        tracing::error!(error = ?inner, "websocket frame failed");
-    }
-    error_frame(reference, err.code(), &message, retry)
-}
-
-fn ack(reference: Option<&Value>, extra: Value) -> Utf8Bytes {
-    let mut frame = json!({"type": "ack"});
-    if let Some(reference) = reference {
-        frame["ref"] = reference.clone();
-    }
-    if let (Value::Object(frame), Value::Object(extra)) = (&mut frame, extra) {
-        frame.extend(extra);
-    }
-    encode(&frame)
-}
-
 pub async fn handle_text(
     state: &AppState,
     conn: &Arc<Connection>,
@@ -110,12 +79,8 @@ pub async fn handle_text(
         Ok(frame) => frame,
         Err(err) => {
             metrics::counter!("ws_frames_in_total", "type" => "invalid").increment(1);
-            conn.send_text(error_frame(
-                reference,
-                "bad_frame",
-                &format!("unreadable frame: {err}"),
-                None,
-            ));
+            let refused = ServerFrame::error("bad_frame", format!("unreadable frame: {err}"));
+            conn.send_text(refused.reply(reference));
             return;
         }
     };
@@ -130,12 +95,11 @@ pub async fn handle_text(
         }),
     };
     if let Some(wait) = limited {
-        conn.send_text(error_frame(
-            reference,
-            "rate_limited",
-            "too many frames; slow down",
-            Some(wait.as_millis() as u64),
-        ));
+        let refused = ServerFrame::Error {
+            error: ErrorBody::new("rate_limited", "too many frames; slow down"),
+            retry_after_ms: Some(wait.as_millis() as u64),
+        };
+        conn.send_text(refused.reply(reference));
         if guard.refused() {
             tracing::warn!(connection_id = %conn.id, user_id = %auth.user_id, "closing an abusive socket");
             conn.close(close::POLICY);
@@ -145,7 +109,7 @@ pub async fn handle_text(
     // After the rate limit: a refused frame still counts towards it.
     if let Err(field) = text::check_json(text.as_bytes()) {
         let refused = ApiError::validation(&field, text::REASON);
-        conn.send_text(api_error(reference, &refused));
+        conn.send_text(ServerFrame::api_error(&refused).reply(reference));
         return;
     }
     let span = tracing::info_span!("ws.frame", frame.type = kind, connection_id = %conn.id, user.id = %auth.user_id);
@@ -153,7 +117,7 @@ pub async fn handle_text(
         .instrument(span)
         .await
     {
-        conn.send_text(api_error(reference, &err));
+        conn.send_text(ServerFrame::api_error(&err).reply(reference));
     }
 }
 
@@ -167,19 +131,11 @@ async fn dispatch(
 ) -> Result<(), ApiError> {
     match frame {
         ClientFrame::Auth { .. } => {
-            conn.send_text(error_frame(
-                reference,
-                "bad_frame",
-                "already authenticated",
-                None,
-            ));
+            let refused = ServerFrame::error("bad_frame", "already authenticated");
+            conn.send_text(refused.reply(reference));
         }
         ClientFrame::Ping => {
-            let mut pong = json!({"type": "pong"});
-            if let Some(reference) = reference {
-                pong["ref"] = reference.clone();
-            }
-            conn.send_text(encode(&pong));
+            conn.send_text(ServerFrame::Pong.reply(reference));
         }
         ClientFrame::Subscribe {
             room_id,
@@ -188,7 +144,7 @@ async fn dispatch(
         } => resume::subscribe(state, conn, auth, reference, room_id, alias, since).await?,
         ClientFrame::Unsubscribe { room_id } => {
             state.hub.unsubscribe(conn.id, room_id);
-            conn.send_text(ack(reference, json!({"room_id": room_id})));
+            conn.send_text(ServerFrame::Ack(Acked::Room { room_id }).reply(reference));
         }
         ClientFrame::SendMessage {
             room_id,
@@ -212,7 +168,9 @@ async fn dispatch(
             let acknowledge = {
                 let (conn, reference) = (conn.clone(), reference.cloned());
                 Box::new(move |message: &MessageView| {
-                    conn.send_text(encode(&MessageFrame::ack(reference.as_ref(), message)));
+                    conn.send_text(
+                        ServerFrame::Ack(Acked::Message { message }).reply(reference.as_ref()),
+                    );
                 })
             };
             let pending = messages::submit(state, auth, room_id, body, Some(acknowledge)).await?;
@@ -222,10 +180,11 @@ async fn dispatch(
                 async move {
                     let frame = match pending.outcome(&state, &auth).await {
                         Ok((_, true)) => None,
-                        Ok((message, false)) => {
-                            Some(encode(&MessageFrame::ack(reference.as_ref(), &message)))
-                        }
-                        Err(err) => Some(api_error(reference.as_ref(), &err)),
+                        Ok((message, false)) => Some(
+                            ServerFrame::Ack(Acked::Message { message: &message })
+                                .reply(reference.as_ref()),
+                        ),
+                        Err(err) => Some(ServerFrame::api_error(&err).reply(reference.as_ref())),
                     };
                     if let Some(frame) = frame {
                         conn.send_text(frame);
@@ -240,31 +199,33 @@ async fn dispatch(
             content,
         } => {
             let message = messages::edit(state, auth, message_id, &content).await?;
-            conn.send_text(ack(reference, json!({"message": message})));
+            conn.send_text(ServerFrame::Ack(Acked::Message { message: &message }).reply(reference));
         }
         ClientFrame::DeleteMessage { message_id } => {
             messages::delete(state, auth, message_id).await?;
-            conn.send_text(ack(reference, json!({"message_id": message_id})));
+            conn.send_text(ServerFrame::Ack(Acked::Deleted { message_id }).reply(reference));
         }
         ClientFrame::Read {
             room_id,
             message_id,
         } => {
             messages::read(state, auth, room_id, message_id).await?;
-            conn.send_text(ack(reference, json!({"room_id": room_id})));
+            conn.send_text(ServerFrame::Ack(Acked::Room { room_id }).reply(reference));
         }
         ClientFrame::Typing { room_id, active } => {
             RoomAccess::load(state, auth, room_id)
                 .await?
                 .require_member()?;
             if state.typing.update(room_id, auth.user_id, active) {
-                let frame = encode(
-                    &json!({"type": "typing", "room_id": room_id, "user_id": auth.user_id, "active": active}),
-                );
-                to_room_but(state, room_id, frame, conn.id);
+                let typing = ServerFrame::Typing {
+                    room_id,
+                    user_id: auth.user_id,
+                    active,
+                };
+                to_room_but(state, room_id, typing.encode(), conn.id);
             }
             if reference.is_some() {
-                conn.send_text(ack(reference, json!({})));
+                conn.send_text(ServerFrame::Ack(Acked::Done).reply(reference));
             }
         }
         ClientFrame::CallJoin {
@@ -299,15 +260,16 @@ async fn dispatch(
                     Err(err) => cluster.redis_failed("calls", &err),
                 }
             }
-            let mut reply =
-                json!({"type": "call_participants", "room_id": room_id, "participants": others});
-            if let Some(reference) = reference {
-                reply["ref"] = reference.clone();
-            }
-            conn.send_text(encode(&reply));
-            let joined =
-                encode(&json!({"type": "call_joined", "room_id": room_id, "participant": me}));
-            to_room_but(state, room_id, joined, conn.id);
+            let reply = ServerFrame::CallParticipants {
+                room_id,
+                participants: &others,
+            };
+            conn.send_text(reply.reply(reference));
+            let joined = ServerFrame::CallJoined {
+                room_id,
+                participant: &me,
+            };
+            to_room_but(state, room_id, joined.encode(), conn.id);
         }
         ClientFrame::CallMedia {
             room_id,
@@ -319,12 +281,8 @@ async fn dispatch(
                 .calls
                 .set_media(room_id, conn.id, audio, video, screen)
             else {
-                conn.send_text(error_frame(
-                    reference,
-                    "not_in_call",
-                    "join the call first",
-                    None,
-                ));
+                let refused = ServerFrame::error("not_in_call", "join the call first");
+                conn.send_text(refused.reply(reference));
                 return Ok(());
             };
             if let Some(cluster) = &state.cluster
@@ -332,13 +290,17 @@ async fn dispatch(
             {
                 cluster.redis_failed("calls", &err);
             }
-            let frame = encode(&json!({
-                "type": "call_media", "room_id": room_id, "connection_id": conn.id, "user_id": me.user.id,
-                "audio": audio, "video": video, "screen": screen,
-            }));
-            to_room_but(state, room_id, frame, conn.id);
+            let media = ServerFrame::CallMedia {
+                room_id,
+                connection_id: conn.id,
+                user_id: me.user.id,
+                audio,
+                video,
+                screen,
+            };
+            to_room_but(state, room_id, media.encode(), conn.id);
             if reference.is_some() {
-                conn.send_text(ack(reference, json!({})));
+                conn.send_text(ServerFrame::Ack(Acked::Done).reply(reference));
             }
         }
         ClientFrame::CallLeave { room_id } => {
@@ -346,7 +308,7 @@ async fn dispatch(
                 super::leave_call(state, room_id, conn.id).await;
             }
             if reference.is_some() {
-                conn.send_text(ack(reference, json!({})));
+                conn.send_text(ServerFrame::Ack(Acked::Done).reply(reference));
             }
         }
         ClientFrame::Webrtc {
@@ -375,22 +337,20 @@ async fn dispatch(
                 }
             };
             if let Peer::Missing = peer {
-                conn.send_text(error_frame(
-                    reference,
-                    "peer_not_found",
-                    "no such connection in this room's call",
-                    None,
-                ));
+                let refused =
+                    ServerFrame::error("peer_not_found", "no such connection in this room's call");
+                conn.send_text(refused.reply(reference));
                 return Ok(());
             }
-            let mut signal = json!({"type": "webrtc", "room_id": room_id, "from": conn.id, "from_user": &*conn.user, "action": action});
-            if let Some(sdp) = sdp {
-                signal["sdp"] = sdp;
+            let frame = ServerFrame::Webrtc {
+                room_id,
+                from: conn.id,
+                from_user: &conn.user,
+                action,
+                sdp: sdp.as_ref(),
+                candidate: candidate.as_ref(),
             }
-            if let Some(candidate) = candidate {
-                signal["candidate"] = candidate;
-            }
-            let frame = encode(&signal);
+            .encode();
             match (peer, &state.cluster) {
                 (Peer::Elsewhere, Some(cluster)) => {
                     cluster.publish_deliveries(vec![Delivery::ToConnection {
@@ -405,7 +365,7 @@ async fn dispatch(
                 }
             }
             if reference.is_some() {
-                conn.send_text(ack(reference, json!({})));
+                conn.send_text(ServerFrame::Ack(Acked::Done).reply(reference));
             }
         }
     }

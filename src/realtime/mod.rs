@@ -16,14 +16,13 @@ pub use recheck::recheck_sockets;
 
 use std::time::Duration;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use self::delivery::Delivery;
 use self::hub::{ConnId, Connection};
-use self::protocol::{close, encode};
+use self::protocol::{Presence, ServerFrame, close};
 use crate::state::AppState;
-use crate::time::{self, Timestamp};
+use crate::time::Timestamp;
 
 /// Largest inbound frame; bigger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -53,10 +52,12 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 .expire()
                 .into_iter()
                 .map(|(room_id, user_id)| {
-                    let frame = encode(
-                        &json!({"type": "typing", "room_id": room_id, "user_id": user_id, "active": false}),
-                    );
-                    Delivery::to_room(room_id, frame, None)
+                    let stopped = ServerFrame::Typing {
+                        room_id,
+                        user_id,
+                        active: false,
+                    };
+                    Delivery::to_room(room_id, stopped.encode(), None)
                 })
                 .collect();
             if !stopped.is_empty() {
@@ -88,18 +89,26 @@ pub(crate) fn announce_presence(
     online: bool,
     last_seen_at: Option<Timestamp>,
 ) {
-    let frame = encode(&json!({
-        "type": "presence",
-        "user_id": user_id,
-        "status": if online { "online" } else { "offline" },
-        "last_seen_at": last_seen_at.as_ref().map(time::format),
-    }));
+    let frame = ServerFrame::Presence {
+        user_id,
+        status: if online {
+            Presence::Online
+        } else {
+            Presence::Offline
+        },
+        last_seen_at,
+    }
+    .encode();
     state.hub.to_members_once(rooms, &frame, Some(user_id));
 }
 
 /// `call_left` for everyone following the room, on every instance.
 pub(crate) fn call_left(room_id: Uuid, conn_id: ConnId) -> Delivery {
-    let frame = encode(&json!({"type": "call_left", "room_id": room_id, "connection_id": conn_id}));
+    let frame = ServerFrame::CallLeft {
+        room_id,
+        connection_id: conn_id,
+    }
+    .encode();
     Delivery::to_room(room_id, frame, Some(conn_id))
 }
 

@@ -5,17 +5,20 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
 use uuid::Uuid;
 
-use super::protocol::{close, encode};
+use super::protocol::{ServerFrame, close};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::events::RevokeReason;
 use crate::service::access::RoomAccess;
 use crate::state::AppState;
 
 pub async fn recheck_sockets(state: AppState) {
-    let revoked = encode(&json!({"type": "session_revoked", "reason": "revoked"}));
+    let revoked = ServerFrame::SessionRevoked {
+        reason: RevokeReason::Revoked,
+    }
+    .encode();
     let mut member_rooms: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     let (mut closed, mut dropped, mut added) = (0usize, 0usize, 0usize);
     for conn in state.hub.all() {

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::hub::Connection;
-use super::protocol::encode;
+use super::protocol::ServerFrame;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::service::access::RoomAccess;
@@ -74,13 +74,13 @@ pub async fn subscribe(
         state.hub.unsubscribe(conn.id, room_id);
         return Err(err);
     }
-    let mut reply =
-        json!({"type": "subscribed", "room_id": room_id, "replayed": 0, "has_more": false});
-    if let Some(reference) = reference {
-        reply["ref"] = reference.clone();
-    }
     let Some(since) = since else {
-        conn.send_text(encode(&reply));
+        let subscribed = ServerFrame::Subscribed {
+            room_id,
+            replayed: 0,
+            has_more: false,
+        };
+        conn.send_text(subscribed.reply(reference));
         return Ok(());
     };
     // Live frames are held from before the history read, so every message is either in the
@@ -92,10 +92,13 @@ pub async fn subscribe(
             return Err(err);
         }
     };
-    reply["has_more"] = json!(has_more);
-    let followed = subscription.finish_replay(missed, |sent| {
-        reply["replayed"] = json!(sent);
-        encode(&reply)
+    let followed = subscription.finish_replay(missed, |replayed| {
+        let subscribed = ServerFrame::Subscribed {
+            room_id,
+            replayed,
+            has_more,
+        };
+        subscribed.reply(reference)
     });
     if !followed {
         // Removed from the room (or banned) while the replay was read.
@@ -122,7 +125,7 @@ async fn missed_since(
         .into_iter()
         .zip(seqs)
         .map(|(message, seq)| {
-            let frame = encode(&json!({"type": "message_new", "message": &message}));
+            let frame = ServerFrame::MessageNew { message: &message }.encode();
             (seq, frame)
         })
         .collect();
