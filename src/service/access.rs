@@ -9,48 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::service::standings::Place;
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub fn parse(role: &str) -> Role {
-        match role {
-            "owner" => Role::Owner,
-            "admin" => Role::Admin,
-            _ => Role::Member,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-}
-
-/// What kind of room: who may find it, read it and join it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomKind {
-    Public,
-    Private,
-    Direct,
-}
-
-impl RoomKind {
-    pub fn parse(kind: &str) -> RoomKind {
-        match kind {
-            "public" => RoomKind::Public,
-            "direct" => RoomKind::Direct,
-            _ => RoomKind::Private,
-        }
-    }
-}
+pub use crate::domain::{Role, RoomKind};
 
 /// The caller's standing in a room, from memory (`Standings`): no database read once known.
 pub struct RoomAccess {

@@ -1,0 +1,107 @@
+//! A room's values: its kind, its members' roles, its name, topic and alias.
+
+use super::{human_text, text_newtype};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(role: &str) -> Role {
+        match role {
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            _ => Role::Member,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// What kind of room: who may find it, read it and join it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomKind {
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn parse(kind: &str) -> RoomKind {
+        match kind {
+            "public" => RoomKind::Public,
+            "direct" => RoomKind::Direct,
+            _ => RoomKind::Private,
+        }
+    }
+}
+
+text_newtype!(RoomName);
+text_newtype!(Topic);
+text_newtype!(Alias);
+
+impl RoomName {
+    /// 1–80 characters after trimming.
+    pub fn parse(raw: &str) -> Result<RoomName, &'static str> {
+        human_text(raw, 1, 80).map(RoomName).map_err(|e| {
+            if e == "is too long" {
+                "must be at most 80 characters"
+            } else {
+                e
+            }
+        })
+    }
+}
+
+impl Topic {
+    /// 0–500 characters after trimming.
+    pub fn parse(raw: &str) -> Result<Topic, &'static str> {
+        human_text(raw, 0, 500).map(Topic).map_err(|e| {
+            if e == "is too long" {
+                "must be at most 500 characters"
+            } else {
+                e
+            }
+        })
+    }
+}
+
+impl Alias {
+    /// 2–64 of `[a-z0-9_-]` (stored lowercased), like a channel name in a URL.
+    pub fn parse(raw: &str) -> Result<Alias, &'static str> {
+        let alias = raw.trim().trim_start_matches('#').to_ascii_lowercase();
+        if !(2..=64).contains(&alias.len()) {
+            return Err("must be 2 to 64 characters");
+        }
+        if !alias
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err("may contain only letters, digits, '-' and '_'");
+        }
+        Ok(Alias(alias))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases() {
+        assert_eq!(Alias::parse("#General").unwrap().as_str(), "general");
+        assert!(Alias::parse("a").is_err());
+        assert!(Alias::parse("has space").is_err());
+        assert!(RoomName::parse("").is_err());
+        assert!(RoomName::parse(&"x".repeat(81)).is_err());
+    }
+}
