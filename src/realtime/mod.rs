@@ -8,7 +8,6 @@ mod frames;
 pub mod hub;
 pub mod protocol;
 mod recheck;
-mod resume;
 pub mod subscription;
 pub mod typing;
 

@@ -7,10 +7,10 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::hub::Connection;
-use super::protocol::ServerFrame;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::realtime::hub::Connection;
+use crate::realtime::protocol::ServerFrame;
 use crate::service::access::RoomAccess;
 use crate::state::AppState;
 use crate::store::messages::Page;
