@@ -247,7 +247,7 @@ impl World {
                 .execute(&mut admin)
                 .await?;
             let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
-            settings.database.url = format!("{base}/{name}");
+            settings.database.url = format!("{base}/{name}").into();
             dropped = Some((server.to_string(), name));
         }
         let store = Store::connect(&settings).await?;

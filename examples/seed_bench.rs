@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::defaults();
     settings.data_dir = dir.path().to_path_buf();
     if let Some(url) = args.get(2) {
-        settings.database.url = url.clone();
+        settings.database.url = url.clone().into();
     }
     let url = settings.database_url();
     let store = Store::connect(&settings).await?;

@@ -120,7 +120,7 @@ pub fn hash_refresh_token(token: &str) -> [u8; 32] {
 /// The configured JWT secret; in development, one generated once into the data dir.
 pub fn resolve_jwt_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if !settings.auth.jwt_secret.is_empty() {
-        return Ok(settings.auth.jwt_secret.as_bytes().to_vec());
+        return Ok(settings.auth.jwt_secret.expose().as_bytes().to_vec());
     }
     if settings.is_production() {
         anyhow::bail!(

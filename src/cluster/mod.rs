@@ -91,7 +91,7 @@ impl Cluster {
     /// Prepares the connection without waiting for Redis: an instance starts (and serves its
     /// own clients) even while Redis is down, and joins the cluster once it answers.
     pub fn new(settings: &RedisSettings) -> anyhow::Result<Cluster> {
-        let client = redis::Client::open(settings.url.as_str())
+        let client = redis::Client::open(settings.url.expose())
             .map_err(|err| anyhow::anyhow!("redis.url: {err}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))

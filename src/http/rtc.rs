@@ -60,7 +60,8 @@ async fn ice_servers(State(state): State<AppState>, auth: AuthUser) -> Json<IceS
     }
     if !rtc.turn_urls.is_empty() {
         let expires_at = chrono::Utc::now().timestamp() + rtc.turn_ttl_secs as i64;
-        let (username, credential) = turn_credentials(&rtc.turn_secret, auth.user_id, expires_at);
+        let (username, credential) =
+            turn_credentials(rtc.turn_secret.expose(), auth.user_id, expires_at);
         ice_servers.push(IceServer {
             urls: rtc.turn_urls.clone(),
             username: Some(username),

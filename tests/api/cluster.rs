@@ -391,7 +391,7 @@ async fn a_killed_instances_users_go_offline_within_the_ttl(backend: Backend) {
         ("CHATTER__RATE_LIMIT__REST_PER_MINUTE", "100000"),
     ];
     if !a.settings.database.url.is_empty() {
-        env.push(("DATABASE_URL", a.settings.database.url.as_str()));
+        env.push(("DATABASE_URL", a.settings.database.url.expose()));
     }
     let b: Server = Server::start(&a.settings.data_dir, &env).await;
     b.wait_ready().await;

@@ -282,7 +282,10 @@ impl OtherProcess {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         if !first.settings.database.url.is_empty() {
-            cmd.env("CHATTER__DATABASE__URL", &first.settings.database.url);
+            cmd.env(
+                "CHATTER__DATABASE__URL",
+                first.settings.database.url.expose(),
+            );
         }
         let mut child = cmd.spawn().expect("the chatter binary starts");
         let base = format!("http://127.0.0.1:{port}");

@@ -119,7 +119,7 @@ async fn create_pg_database(admin_url: &str) -> (String, PgDatabase) {
 pub fn test_settings(data_dir: PathBuf) -> Settings {
     let mut settings = Settings::defaults();
     settings.data_dir = data_dir;
-    settings.auth.jwt_secret = TEST_JWT_SECRET.to_string();
+    settings.auth.jwt_secret = TEST_JWT_SECRET.into();
     settings.rate_limit.auth_per_minute = 100_000;
     settings.rate_limit.rest_per_minute = 100_000;
     settings.rate_limit.failed_logins_per_hour = 100_000;
@@ -155,7 +155,7 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres(admin) => {
                 let (url, db) = create_pg_database(admin).await;
-                settings.database.url = url;
+                settings.database.url = url.into();
                 Some(db)
             }
         };
@@ -195,7 +195,7 @@ impl TestServer {
     ) -> TestServer {
         let prefix = format!("chatter-test-{}", uuid::Uuid::new_v4().simple());
         let server = TestServer::start_with(backend, |s| {
-            s.redis.url = redis_url.to_string();
+            s.redis.url = redis_url.into();
             s.redis.prefix = prefix;
             s.redis.presence_ttl_secs = 3;
             tweak(s);
@@ -404,12 +404,12 @@ impl TestEnv {
             Backend::Sqlite => None,
             Backend::Postgres(admin) => {
                 let (url, db) = create_pg_database(admin).await;
-                settings.database.url = url;
+                settings.database.url = url.into();
                 Some(db)
             }
         };
         TestEnv {
-            database_url: settings.database.url.clone(),
+            database_url: settings.database.url.expose().to_string(),
             settings,
             _pg: pg,
             dir,
