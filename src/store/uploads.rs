@@ -1,5 +1,7 @@
 //! Uploaded files' metadata (the bytes live content-addressed under data_dir/uploads).
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -83,16 +85,30 @@ impl Store {
             .await)?)
     }
 
-    /// Those of `ids` that `user_id` uploaded, in the order of `ids`.
+    /// Those of `ids` that `user_id` uploaded, in the order of `ids` (a message's attachments
+    /// keep it; an id given twice is there twice): one query for all of them.
     pub async fn uploads_owned_by(&self, user_id: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Upload>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            let sql = "SELECT id, uploader_id, filename, content_type, size, sha256, created_at FROM uploads \
-                       WHERE id = $1 AND uploader_id = $2";
-            let row: Option<Upload> = on_db!(self, pool => sqlx::query_as(sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
-            found.extend(row);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found)
+        const SQL: IdsSql = ids_sql!(
+            [
+                "SELECT ",
+                upload_columns!(),
+                " FROM uploads WHERE uploader_id = $1 AND id"
+            ],
+            "$2",
+            []
+        );
+        let sql = SQL.on(self.backend());
+        let rows: Vec<Upload> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(Ids(ids))
+            .fetch_all(pool)
+            .await)?;
+        // The rows come in no particular order: put them back in that of `ids`.
+        let by_id: HashMap<Uuid, Upload> = rows.into_iter().map(|u| (u.id, u)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
     /// The attachments of the given messages, as (message id, upload), in attachment order.
