@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Backend, Store, StoreResult, on_db};
 use crate::time::{self, Timestamp};
 
@@ -36,7 +37,6 @@ macro_rules! select_messages {
      FROM messages m LEFT JOIN users u ON u.id = m.sender_id LEFT JOIN messages p ON p.id = m.reply_to_id"
     };
 }
-const SELECT_MESSAGES: &str = select_messages!();
 
 /// One emoji on one message: how many reacted, and whether the viewer did.
 #[derive(Debug, Clone, FromRow)]
@@ -167,21 +167,20 @@ impl Store {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..message_ids.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect();
-        let sql = format!(
-            "SELECT message_id, emoji, COUNT(*) AS count, MAX(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) = 1 AS me \
-             FROM reactions WHERE message_id IN ({}) GROUP BY message_id, emoji ORDER BY message_id, MIN(created_at), emoji",
-            placeholders.join(", ")
+        const SQL: IdsSql = ids_sql!(
+            [
+                "SELECT message_id, emoji, COUNT(*) AS count, MAX(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) = 1 AS me \
+                 FROM reactions WHERE message_id"
+            ],
+            "$2",
+            [" GROUP BY message_id, emoji ORDER BY message_id, MIN(created_at), emoji"]
         );
-        Ok(on_db!(self, pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(viewer);
-            for id in message_ids {
-                query = query.bind(id);
-            }
-            query.fetch_all(pool).await
-        })?)
+        let sql = SQL.on(self.backend());
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
+            .bind(viewer)
+            .bind(Ids(message_ids))
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Who reacted to a message with which emoji, oldest reaction first.
@@ -223,15 +222,24 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let scope = "m.deleted_at IS NULL \
-             AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2) \
-             AND ($3 IS NULL OR m.room_id = $3) AND ($4 IS NULL OR m.id < $4)";
+        // The rooms `user_id` is in, optionally one of them, before the cursor; newest first.
+        macro_rules! scope {
+            () => {
+                " AND m.deleted_at IS NULL \
+                 AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2) \
+                 AND ($3 IS NULL OR m.room_id = $3) AND ($4 IS NULL OR m.id < $4) \
+                 ORDER BY m.id DESC LIMIT $5"
+            };
+        }
+        // The words are bound (as `$1`), never part of the SQL text; formatting them only
+        // quotes each word for the backend's query syntax.
         let (sql, terms) = match self.backend() {
             // Each word quoted (so no FTS syntax gets through), all required, the last as a prefix.
             Backend::Sqlite => (
-                format!(
-                    "{SELECT_MESSAGES} JOIN messages_fts f ON f.rowid = m.rowid WHERE messages_fts MATCH $1 AND {scope} \
-                     ORDER BY m.id DESC LIMIT $5"
+                concat!(
+                    select_messages!(),
+                    " JOIN messages_fts f ON f.rowid = m.rowid WHERE messages_fts MATCH $1",
+                    scope!()
                 ),
                 words
                     .iter()
@@ -241,8 +249,10 @@ impl Store {
                     + "*",
             ),
             Backend::Postgres => (
-                format!(
-                    "{SELECT_MESSAGES} WHERE m.search @@ to_tsquery('simple', $1) AND {scope} ORDER BY m.id DESC LIMIT $5"
+                concat!(
+                    select_messages!(),
+                    " WHERE m.search @@ to_tsquery('simple', $1)",
+                    scope!()
                 ),
                 words
                     .iter()
@@ -252,16 +262,14 @@ impl Store {
                     + ":*",
             ),
         };
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(&terms)
             .bind(user_id)
             .bind(room_id)
             .bind(before)
             .bind(i64::from(limit))
             .fetch_all(pool)
-            .await)?,
-        )
+            .await)?)
     }
 }
 
@@ -271,17 +279,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "{SELECT_MESSAGES} WHERE m.id IN ({})",
-            placeholders.join(", ")
-        );
-        Ok(on_db!(self, pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-            for id in ids {
-                query = query.bind(id);
-            }
-            query.fetch_all(pool).await
-        })?)
+        const SQL: IdsSql = ids_sql!([select_messages!(), " WHERE m.id"], "$1", []);
+        let sql = SQL.on(self.backend());
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(Ids(ids)).fetch_all(pool).await)?)
     }
 }

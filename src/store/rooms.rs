@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Store, StoreError, StoreResult, on_db, violates};
 use crate::time::{self, Timestamp};
 
@@ -22,8 +23,13 @@ pub struct Room {
     pub last_activity_at: Timestamp,
 }
 
-pub(crate) const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.topic, r.alias, r.created_by, r.created_at, r.updated_at, \
-     r.member_count, r.last_seq, r.last_message_id, r.last_activity_at";
+/// A `Room`'s columns (of `rooms r`). A macro, so the queries below are joined at compile time.
+macro_rules! room_columns {
+    () => {
+        "r.id, r.kind, r.name, r.topic, r.alias, r.created_by, r.created_at, r.updated_at, \
+         r.member_count, r.last_seq, r.last_message_id, r.last_activity_at"
+    };
+}
 
 pub struct NewRoom<'a> {
     pub kind: &'a str,
@@ -120,10 +126,8 @@ impl Store {
     }
 
     pub async fn room(&self, id: Uuid) -> StoreResult<Option<Room>> {
-        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?,
-        )
+        let sql = concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.id = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// The room's kind, or `None` when there is no such room.
@@ -133,20 +137,24 @@ impl Store {
     }
 
     pub async fn room_by_alias(&self, alias: &str) -> StoreResult<Option<Room>> {
-        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE lower(r.alias) = $1");
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE lower(r.alias) = $1"
+        );
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(alias.to_lowercase())
             .fetch_optional(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
     pub async fn room_by_dm_key(&self, key: &str) -> StoreResult<Option<Room>> {
-        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.dm_key = $1");
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(key).fetch_optional(pool).await)?,
-        )
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE r.dm_key = $1"
+        );
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(key).fetch_optional(pool).await)?)
     }
 
     pub async fn update_room(&self, id: Uuid, changes: RoomChanges) -> StoreResult<Option<Room>> {
@@ -200,21 +208,21 @@ impl Store {
             Some((name, id)) => (Some(name), Some(id)),
             None => (None, None),
         };
-        let sql = format!(
-            "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' \
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms r WHERE r.kind = 'public' \
                AND (lower(r.name) LIKE $1 ESCAPE '\\' OR lower(COALESCE(r.alias, '')) LIKE $1 ESCAPE '\\') \
                AND ($2 IS NULL OR lower(r.name) > lower($2) OR (lower(r.name) = lower($2) AND r.id > $3)) \
              ORDER BY lower(r.name), r.id LIMIT $4"
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(&pattern)
             .bind(&after_name)
             .bind(after_id)
             .bind(i64::from(limit))
             .fetch_all(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
     /// Every room the user belongs to (DMs included), newest activity first. Unread counts
@@ -224,17 +232,17 @@ impl Store {
         user_id: Uuid,
         kind: Option<&str>,
     ) -> StoreResult<Vec<JoinedRoom>> {
-        let sql = format!(
-            "SELECT {ROOM_COLUMNS}, m.role, m.read_seq FROM room_members m JOIN rooms r ON r.id = m.room_id \
+        let sql = concat!(
+            "SELECT ",
+            room_columns!(),
+            ", m.role, m.read_seq FROM room_members m JOIN rooms r ON r.id = m.room_id \
              WHERE m.user_id = $1 AND ($2 IS NULL OR r.kind = $2) ORDER BY r.last_activity_at DESC, r.id DESC"
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(user_id)
             .bind(kind)
             .fetch_all(pool)
-            .await)?,
-        )
+            .await)?)
     }
 }
 
@@ -254,20 +262,21 @@ impl Store {
             #[sqlx(flatten)]
             user: super::users::User,
         }
-        let placeholders: Vec<String> = (2..room_ids.len() + 2).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT m.room_id, u.id, u.username, u.email, u.display_name, u.status_text, u.avatar_upload_id, u.created_at, \
-             u.updated_at, u.last_seen_at FROM room_members m JOIN users u ON u.id = m.user_id \
-             WHERE m.user_id <> $1 AND m.room_id IN ({})",
-            placeholders.join(", ")
+        const SQL: IdsSql = ids_sql!(
+            [
+                "SELECT m.room_id, u.id, u.username, u.email, u.display_name, u.status_text, u.avatar_upload_id, u.created_at, \
+                 u.updated_at, u.last_seen_at FROM room_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.user_id <> $1 AND m.room_id"
+            ],
+            "$2",
+            []
         );
-        let rows: Vec<Row> = on_db!(self, pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(viewer);
-            for id in room_ids {
-                query = query.bind(id);
-            }
-            query.fetch_all(pool).await
-        })?;
+        let sql = SQL.on(self.backend());
+        let rows: Vec<Row> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(viewer)
+            .bind(Ids(room_ids))
+            .fetch_all(pool)
+            .await)?;
         Ok(rows.into_iter().map(|r| (r.room_id, r.user)).collect())
     }
 }

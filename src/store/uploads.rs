@@ -1,12 +1,20 @@
 //! Uploaded files' metadata (the bytes live content-addressed under data_dir/uploads).
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Store, StoreResult, on_db};
 use crate::time::{self, Timestamp};
 
-const UPLOAD_COLUMNS: &str = "id, uploader_id, filename, content_type, size, sha256, created_at";
+/// An `Upload`'s columns. A macro, so the queries below are joined at compile time.
+macro_rules! upload_columns {
+    () => {
+        "id, uploader_id, filename, content_type, size, sha256, created_at"
+    };
+}
 
 /// A stored file about to get its row.
 pub struct NewUpload<'a> {
@@ -30,12 +38,12 @@ pub struct Upload {
 
 impl Store {
     pub async fn create_upload(&self, new: NewUpload<'_>) -> StoreResult<Upload> {
-        let sql = format!(
+        let sql = concat!(
             "INSERT INTO uploads (id, uploader_id, filename, content_type, size, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {UPLOAD_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+            upload_columns!()
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(Uuid::now_v7())
             .bind(new.uploader_id)
             .bind(new.filename)
@@ -44,16 +52,13 @@ impl Store {
             .bind(new.sha256)
             .bind(time::now())
             .fetch_one(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
     /// Any upload, whoever may see it: for serving a signed URL, whose signature is the permission.
     pub async fn upload_by_id(&self, id: Uuid) -> StoreResult<Option<Upload>> {
-        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?,
-        )
+        let sql = concat!("SELECT ", upload_columns!(), " FROM uploads WHERE id = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// The upload if `user_id` may see it: they uploaded it, or it is attached to a message
@@ -63,33 +68,47 @@ impl Store {
         upload_id: Uuid,
         user_id: Uuid,
     ) -> StoreResult<Option<Upload>> {
-        let sql = format!(
-            "SELECT {UPLOAD_COLUMNS} FROM uploads u WHERE u.id = $1 AND ( \
+        let sql = concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads u WHERE u.id = $1 AND ( \
                u.uploader_id = $2 OR EXISTS ( \
                  SELECT 1 FROM message_attachments a \
                  JOIN messages m ON m.id = a.message_id \
                  JOIN room_members rm ON rm.room_id = m.room_id \
                  WHERE a.upload_id = u.id AND m.deleted_at IS NULL AND rm.user_id = $2))"
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(upload_id)
             .bind(user_id)
             .fetch_optional(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
-    /// Those of `ids` that `user_id` uploaded, in the order of `ids`.
+    /// Those of `ids` that `user_id` uploaded, in the order of `ids` (a message's attachments
+    /// keep it; an id given twice is there twice): one query for all of them.
     pub async fn uploads_owned_by(&self, user_id: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Upload>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            let sql = "SELECT id, uploader_id, filename, content_type, size, sha256, created_at FROM uploads \
-                       WHERE id = $1 AND uploader_id = $2";
-            let row: Option<Upload> = on_db!(self, pool => sqlx::query_as(sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
-            found.extend(row);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found)
+        const SQL: IdsSql = ids_sql!(
+            [
+                "SELECT ",
+                upload_columns!(),
+                " FROM uploads WHERE uploader_id = $1 AND id"
+            ],
+            "$2",
+            []
+        );
+        let sql = SQL.on(self.backend());
+        let rows: Vec<Upload> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(Ids(ids))
+            .fetch_all(pool)
+            .await)?;
+        // The rows come in no particular order: put them back in that of `ids`.
+        let by_id: HashMap<Uuid, Upload> = rows.into_iter().map(|u| (u.id, u)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
     /// The attachments of the given messages, as (message id, upload), in attachment order.
@@ -103,21 +122,18 @@ impl Store {
             #[sqlx(flatten)]
             upload: Upload,
         }
-        // One query for a whole page: the ids go in as a bound list of placeholders.
-        let placeholders: Vec<String> = (1..=message_ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT a.message_id, u.id, u.uploader_id, u.filename, u.content_type, u.size, u.sha256, u.created_at \
-             FROM message_attachments a JOIN uploads u ON u.id = a.upload_id \
-             WHERE a.message_id IN ({}) ORDER BY a.message_id, a.position",
-            placeholders.join(", ")
+        // One query for a whole page: the ids go in as one bound list.
+        const SQL: IdsSql = ids_sql!(
+            [
+                "SELECT a.message_id, u.id, u.uploader_id, u.filename, u.content_type, u.size, u.sha256, u.created_at \
+                 FROM message_attachments a JOIN uploads u ON u.id = a.upload_id WHERE a.message_id"
+            ],
+            "$1",
+            [" ORDER BY a.message_id, a.position"]
         );
-        let rows: Vec<Row> = on_db!(self, pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-            for id in message_ids {
-                query = query.bind(id);
-            }
-            query.fetch_all(pool).await
-        })?;
+        let sql = SQL.on(self.backend());
+        let rows: Vec<Row> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(Ids(message_ids)).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|r| (r.message_id, r.upload)).collect())
     }
 }

@@ -19,7 +19,12 @@ pub struct User {
     pub last_seen_at: Option<Timestamp>,
 }
 
-const USER_COLUMNS: &str = "id, username, email, display_name, status_text, avatar_upload_id, created_at, updated_at, last_seen_at";
+/// A `User`'s columns. A macro, so the queries below are joined at compile time.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, display_name, status_text, avatar_upload_id, created_at, updated_at, last_seen_at"
+    };
+}
 
 pub struct NewUser<'a> {
     pub username: &'a str,
@@ -73,10 +78,8 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)?,
-        )
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// The account a login names, by username or email (both case-insensitive), with its password hash.
@@ -87,11 +90,14 @@ impl Store {
             user: User,
             password_hash: String,
         }
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = $1 OR email_key = $1 LIMIT 1"
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE lower(username) = $1 OR email_key = $1 LIMIT 1"
         );
         let login = fold(login);
-        let row: Option<Row> = on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&login).fetch_optional(pool).await)?;
+        let row: Option<Row> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(&login).fetch_optional(pool).await)?;
         Ok(row.map(|r| (r.user, r.password_hash)))
     }
 
@@ -106,7 +112,7 @@ impl Store {
         changes: ProfileChanges,
     ) -> StoreResult<Option<User>> {
         // Each column keeps its value unless a change is given: one statement, no dynamic SQL.
-        let sql = format!(
+        let sql = concat!(
             "UPDATE users SET \
                username = COALESCE($2, username), \
                email = CASE WHEN $3 THEN $4 ELSE email END, \
@@ -115,7 +121,8 @@ impl Store {
                display_name_key = COALESCE($9, display_name_key), \
                status_text = COALESCE($6, status_text), \
                updated_at = $7 \
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
+             WHERE id = $1 RETURNING ",
+            user_columns!()
         );
         let (email_changed, email) = match changes.email {
             Some(email) => (true, email),
@@ -123,7 +130,7 @@ impl Store {
         };
         let email_key = email.as_deref().map(fold);
         let display_name_key = changes.display_name.as_deref().map(fold);
-        on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        on_db!(self, pool => sqlx::query_as(sql)
             .bind(id)
             .bind(changes.username)
             .bind(email_changed)
@@ -141,17 +148,16 @@ impl Store {
     /// Sets (or with None clears) the avatar; the caller has checked the upload is an image
     /// the user owns.
     pub async fn set_avatar(&self, id: Uuid, upload_id: Option<Uuid>) -> StoreResult<Option<User>> {
-        let sql = format!(
-            "UPDATE users SET avatar_upload_id = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        let sql = concat!(
+            "UPDATE users SET avatar_upload_id = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
         );
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(id)
             .bind(upload_id)
             .bind(time::now())
             .fetch_optional(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
     pub async fn set_password_hash(&self, id: Uuid, hash: &str) -> StoreResult<()> {
@@ -189,21 +195,21 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<User>> {
         let pattern = format!("{}%", escape_like(&fold(prefix)));
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users \
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users \
              WHERE (lower(username) LIKE $1 ESCAPE '\\' OR display_name_key LIKE $1 ESCAPE '\\') \
                AND ($2 IS NULL OR lower(username) > $2) \
              ORDER BY lower(username) LIMIT $3"
         );
         let after = after.map(str::to_lowercase);
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
             .bind(&pattern)
             .bind(&after)
             .bind(i64::from(limit))
             .fetch_all(pool)
-            .await)?,
-        )
+            .await)?)
     }
 }
 

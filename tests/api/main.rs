@@ -28,6 +28,7 @@ mod room_bans;
 mod room_lifecycle;
 mod room_members;
 mod rooms;
+mod schema;
 mod secrets;
 mod sessions;
 mod smoke;

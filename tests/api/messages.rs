@@ -250,6 +250,41 @@ async fn attachments_must_be_your_own_uploads(backend: Backend) {
     server.stop().await;
 }
 
+async fn attachments_keep_the_order_they_were_given(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let room = room_with(&server, &alice, "private", &[]).await;
+    let mut uploads = Vec::new();
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let bytes = format!("file {name}\n");
+        uploads.push(server.upload_text(&alice, name, bytes.as_bytes()).await);
+    }
+    // Neither upload order nor id order.
+    let ids = json!([uploads[2]["id"], uploads[0]["id"], uploads[1]["id"]]);
+    let res = post_raw(
+        &server,
+        &alice,
+        &room,
+        json!({"content": "three files", "attachment_ids": ids}),
+    )
+    .await;
+    let message = json_with(res, StatusCode::CREATED).await;
+    let attached = |m: &Value| -> Vec<Value> {
+        m["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].clone())
+            .collect()
+    };
+    assert_eq!(json!(attached(&message)), ids, "as posted");
+    let stored = server
+        .get_json(&alice, &format!("/messages/{}", id_of(&message)))
+        .await;
+    assert_eq!(json!(attached(&stored)), ids, "as stored");
+    server.stop().await;
+}
+
 async fn content_limits(server: &TestServer) {
     let max = server.settings.messages.max_content_chars;
     let alice = server.register("alice").await;
@@ -301,5 +336,6 @@ backend_tests!(
     history_pages_before_and_after,
     replies_carry_an_excerpt,
     attachments_must_be_your_own_uploads,
+    attachments_keep_the_order_they_were_given,
     content_limits_default_and_configured,
 );

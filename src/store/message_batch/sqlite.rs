@@ -8,6 +8,7 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::{Layout, Numbering, Post, Standing, standing_keys};
+use crate::store::ids::Ids;
 use crate::time::Timestamp;
 
 /// The largest chunk of rows in one statement (8 columns × 64 rows = 512 parameters).
@@ -31,34 +32,57 @@ fn chunks(n: usize) -> impl Iterator<Item = Range<usize>> {
     })
 }
 
-/// `(?, ?), (?, ?)` for `rows` rows of `columns` parameters: bound in order, so sqlx need not
-/// look each one up by name (a lookup that walks the statement's list of names: quadratic in a
-/// 512-parameter statement).
-fn values(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+/// Doubles a list of rows: `(?, ?)` → `(?, ?), (?, ?)`, at compile time.
+macro_rules! twice {
+    ($rows:expr) => {
+        concat!($rows, ", ", $rows)
+    };
 }
 
-/// The rooms' last `seq` and last message id.
+/// A statement's text for 1, 2, 4 … 64 rows: `$head`, that many copies of `$row` (one row's
+/// parameters), `$tail`; joined at compile time, so each shape is one fixed text. The rows'
+/// parameters are `?`, bound in order, so sqlx need not look each one up by name (a lookup
+/// that walks the statement's list of names: quadratic in a 512-parameter statement).
+macro_rules! shapes {
+    ($head:expr, $row:expr, $tail:expr) => {
+        [
+            concat!($head, $row, $tail),
+            concat!($head, twice!($row), $tail),
+            concat!($head, twice!(twice!($row)), $tail),
+            concat!($head, twice!(twice!(twice!($row))), $tail),
+            concat!($head, twice!(twice!(twice!(twice!($row)))), $tail),
+            concat!($head, twice!(twice!(twice!(twice!(twice!($row))))), $tail),
+            concat!(
+                $head,
+                twice!(twice!(twice!(twice!(twice!(twice!($row)))))),
+                $tail
+            ),
+        ]
+    };
+}
+
+/// The text for a chunk of `range.len()` rows (a power of two up to `CHUNK`, see `chunks`).
+fn shape(shapes: &[&'static str; 7], range: &Range<usize>) -> &'static str {
+    shapes[range.len().trailing_zeros() as usize]
+}
+
+/// The rooms' last `seq` and last message id: one statement, the ids bound as one JSON array
+/// (see `store::ids`).
 pub(super) async fn numbering(
     tx: &mut SqliteConnection,
     rooms: &[Uuid],
 ) -> sqlx::Result<Numbering> {
-    let mut numbering = Numbering::with_capacity(rooms.len());
-    for range in chunks(rooms.len()) {
-        let sql = format!(
-            "SELECT id, last_seq, last_message_id FROM rooms WHERE id IN ({})",
-            vec!["?"; range.len()].join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (Uuid, i64, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
-        for room in &rooms[range] {
-            query = query.bind(room);
-        }
-        for (room, last_seq, last_id) in query.fetch_all(&mut *tx).await? {
-            numbering.insert(room, (last_seq, last_id));
-        }
-    }
-    Ok(numbering)
+    let rows: Vec<(Uuid, i64, Option<Uuid>)> = sqlx::query_as(
+        "SELECT id, last_seq, last_message_id FROM rooms \
+         WHERE id IN (SELECT unhex(value) FROM json_each(?))",
+    )
+    .bind(Ids(rooms))
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(room, last_seq, last_id)| (room, (last_seq, last_id)))
+        .collect())
 }
 
 /// The senders' memberships and names, and their earlier uses of the batch's `client_msg_id`s.
@@ -66,16 +90,17 @@ pub(super) async fn standing(tx: &mut SqliteConnection, posts: &[&Post]) -> sqlx
     let mut standing = Standing::default();
     let (pairs, keys) = standing_keys(posts);
     for range in chunks(pairs.len()) {
-        let sql = format!(
+        const SQL: [&str; 7] = shapes!(
             "SELECT v.column1, v.column2, \
              (SELECT rm.role FROM room_members rm WHERE rm.room_id = v.column1 AND rm.user_id = v.column2), \
              (SELECT u.username FROM users u WHERE u.id = v.column2), \
              (SELECT u.display_name FROM users u WHERE u.id = v.column2) \
-             FROM (VALUES {}) AS v",
-            values(range.len(), 2)
+             FROM (VALUES ",
+            "(?, ?)",
+            ") AS v"
         );
         type Row = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
-        let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, Row>(shape(&SQL, &range));
         for (room, user) in &pairs[range] {
             query = query.bind(room).bind(user);
         }
@@ -89,13 +114,14 @@ pub(super) async fn standing(tx: &mut SqliteConnection, posts: &[&Post]) -> sqlx
     }
 
     for range in chunks(keys.len()) {
-        let sql = format!(
+        const SQL: [&str; 7] = shapes!(
             "SELECT v.column1, v.column2, \
              (SELECT m.id FROM messages m WHERE m.sender_id = v.column1 AND m.client_msg_id = v.column2) \
-             FROM (VALUES {}) AS v",
-            values(range.len(), 2)
+             FROM (VALUES ",
+            "(?, ?)",
+            ") AS v"
         );
-        let mut query = sqlx::query_as::<_, (Uuid, String, Option<Uuid>)>(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, (Uuid, String, Option<Uuid>)>(shape(&SQL, &range));
         for (sender, client_id) in &keys[range] {
             query = query.bind(sender).bind(*client_id);
         }
@@ -116,11 +142,12 @@ pub(super) async fn write(
     now: Timestamp,
 ) -> sqlx::Result<()> {
     for range in chunks(layout.fresh.len()) {
-        let sql = format!(
-            "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) VALUES {}",
-            values(range.len(), 8)
+        const SQL: [&str; 7] = shapes!(
+            "INSERT INTO messages (id, room_id, seq, sender_id, content, reply_to_id, client_msg_id, created_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            ""
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(shape(&SQL, &range));
         for placed in &layout.fresh[range] {
             let post = posts[placed.post];
             query = query
@@ -136,35 +163,38 @@ pub(super) async fn write(
         query.execute(&mut *tx).await?;
     }
     for range in chunks(layout.attachments.len()) {
-        let sql = format!(
-            "INSERT INTO message_attachments (message_id, upload_id, position) VALUES {}",
-            values(range.len(), 3)
+        const SQL: [&str; 7] = shapes!(
+            "INSERT INTO message_attachments (message_id, upload_id, position) VALUES ",
+            "(?, ?, ?)",
+            ""
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(shape(&SQL, &range));
         for (message, upload, position) in &layout.attachments[range] {
             query = query.bind(message).bind(upload).bind(position);
         }
         query.execute(&mut *tx).await?;
     }
     for range in chunks(layout.rooms.len()) {
-        let sql = format!(
+        const SQL: [&str; 7] = shapes!(
             "UPDATE rooms SET last_seq = v.column2, last_message_id = v.column3, last_activity_at = v.column4 \
-             FROM (VALUES {}) AS v WHERE rooms.id = v.column1",
-            values(range.len(), 4)
+             FROM (VALUES ",
+            "(?, ?, ?, ?)",
+            ") AS v WHERE rooms.id = v.column1"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(shape(&SQL, &range));
         for (room, last_seq, last_id) in &layout.rooms[range] {
             query = query.bind(room).bind(last_seq).bind(last_id).bind(now);
         }
         query.execute(&mut *tx).await?;
     }
     for range in chunks(layout.cursors.len()) {
-        let sql = format!(
+        const SQL: [&str; 7] = shapes!(
             "UPDATE room_members SET read_seq = v.column3, read_message_id = v.column4 \
-             FROM (VALUES {}) AS v WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2",
-            values(range.len(), 4)
+             FROM (VALUES ",
+            "(?, ?, ?, ?)",
+            ") AS v WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(shape(&SQL, &range));
         for (room, user, seq, id) in &layout.cursors[range] {
             query = query.bind(room).bind(user).bind(seq).bind(id);
         }
@@ -195,8 +225,13 @@ mod tests {
     }
 
     #[test]
-    fn values_list_their_parameters_row_by_row() {
-        assert_eq!(values(2, 2), "(?, ?), (?, ?)");
-        assert_eq!(values(1, 3), "(?, ?, ?)");
+    fn shapes_list_their_parameters_row_by_row() {
+        const SQL: [&str; 7] = shapes!("VALUES ", "(?, ?)", ";");
+        assert_eq!(SQL[0], "VALUES (?, ?);");
+        assert_eq!(SQL[1], "VALUES (?, ?), (?, ?);");
+        for range in chunks(300) {
+            let text = shape(&SQL, &range);
+            assert_eq!(text.matches("(?, ?)").count(), range.len(), "{text}");
+        }
     }
 }
