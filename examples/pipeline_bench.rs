@@ -289,13 +289,13 @@ impl World {
                 let others: Vec<Uuid> = members[1..].iter().map(|&m| users[m]).collect();
                 let room = store
                     .create_room(NewRoom {
-                        kind: "public",
+                        kind: chatter::domain::RoomKind::Public,
                         name: &format!("{} {r}", shape.key),
                         topic: "",
                         alias: None,
                         dm_key: None,
                         creator: users[members[0]],
-                        creator_role: "owner",
+                        creator_role: chatter::domain::Role::Owner,
                         members: &others,
                     })
                     .await?;

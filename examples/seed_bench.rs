@@ -50,13 +50,13 @@ async fn main() -> anyhow::Result<()> {
         let name = format!("room {i}");
         let room = store
             .create_room(NewRoom {
-                kind: "public",
+                kind: chatter::domain::RoomKind::Public,
                 name: &name,
                 topic: "",
                 alias: None,
                 dm_key: None,
                 creator: user.id,
-                creator_role: "owner",
+                creator_role: chatter::domain::Role::Owner,
                 members: &[],
             })
             .await?;
@@ -73,13 +73,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let room = store
         .create_room(NewRoom {
-            kind: "public",
+            kind: chatter::domain::RoomKind::Public,
             name: "busy",
             topic: "",
             alias: None,
             dm_key: None,
             creator: user.id,
-            creator_role: "owner",
+            creator_role: chatter::domain::Role::Owner,
             members: &[],
         })
         .await?;

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::domain::Role;
 use crate::service::standings::Standings;
 use crate::time::Timestamp;
 use crate::views::MessageView;
@@ -77,7 +78,7 @@ pub enum DomainEvent {
     MemberRoleChanged {
         room_id: Uuid,
         user_id: Uuid,
-        role: &'static str,
+        role: Role,
     },
     RoomUpdated {
         room: Arc<RoomView>,

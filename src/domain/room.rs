@@ -1,8 +1,14 @@
 //! A room's values: its kind, its members' roles, its name, topic and alias.
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::{human_text, text_newtype};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A member's standing in a room, ordered by power: an admin may act on members, the owner on
+/// everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
     Admin,
@@ -10,11 +16,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(role: &str) -> Role {
+    pub fn parse(role: &str) -> Option<Role> {
         match role {
-            "owner" => Role::Owner,
-            "admin" => Role::Admin,
-            _ => Role::Member,
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
         }
     }
 
@@ -28,19 +35,32 @@ impl Role {
 }
 
 /// What kind of room: who may find it, read it and join it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum RoomKind {
+    /// Listed, readable by anyone signed in, open to join.
     Public,
+    /// Invisible to non-members; members add people.
     Private,
+    /// Two people; created with `POST /dms`.
     Direct,
 }
 
 impl RoomKind {
-    pub fn parse(kind: &str) -> RoomKind {
+    pub fn parse(kind: &str) -> Option<RoomKind> {
         match kind {
-            "public" => RoomKind::Public,
-            "direct" => RoomKind::Direct,
-            _ => RoomKind::Private,
+            "public" => Some(RoomKind::Public),
+            "private" => Some(RoomKind::Private),
+            "direct" => Some(RoomKind::Direct),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Public => "public",
+            RoomKind::Private => "private",
+            RoomKind::Direct => "direct",
         }
     }
 }
@@ -95,6 +115,21 @@ impl Alias {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_and_roles_read_back_what_they_write() {
+        for kind in [RoomKind::Public, RoomKind::Private, RoomKind::Direct] {
+            assert_eq!(RoomKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for role in [Role::Member, Role::Admin, Role::Owner] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        assert_eq!(RoomKind::parse("Public"), None);
+        assert_eq!(Role::parse("moderator"), None);
+        assert!(Role::Owner > Role::Admin && Role::Admin > Role::Member);
+    }
 
     #[test]
     fn aliases() {

@@ -12,6 +12,7 @@ use super::ErrorBody;
 use super::extract::Json;
 use super::rooms::RoomList;
 use crate::auth::AuthUser;
+use crate::domain::RoomKind;
 use crate::error::ApiResult;
 use crate::service::{dms, rooms};
 use crate::state::AppState;
@@ -50,7 +51,7 @@ async fn open_dm(
     responses((status = 200, body = RoomList), (status = 401, body = ErrorBody)))]
 async fn list_dms(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<RoomList>> {
     Ok(Json(RoomList {
-        items: rooms::my_rooms(&state, auth.user_id, Some("direct")).await?,
+        items: rooms::my_rooms(&state, auth.user_id, Some(RoomKind::Direct)).await?,
         next_cursor: None,
     }))
 }

@@ -154,7 +154,7 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             ServerFrame::MemberRoleChanged {
                 room_id: *room_id,
                 user_id: *user_id,
-                role,
+                role: *role,
             },
         )],
         DomainEvent::RoomUpdated { room } => {

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::domain::{Role, RoomKind};
 use crate::error::{ApiError, ApiResult};
 use crate::events::DomainEvent;
 use crate::state::AppState;
@@ -32,13 +33,13 @@ pub async fn open(state: &AppState, auth: &AuthUser, user_id: Uuid) -> ApiResult
             let created = state
                 .store
                 .create_room(NewRoom {
-                    kind: "direct",
+                    kind: RoomKind::Direct,
                     name: "",
                     topic: "",
                     alias: None,
                     dm_key: Some(&key),
                     creator: auth.user_id,
-                    creator_role: "member",
+                    creator_role: Role::Member,
                     members: &[user_id],
                 })
                 .await;

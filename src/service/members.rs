@@ -49,7 +49,10 @@ pub async fn add(
             ));
         }
     }
-    let added = state.store.add_members(room_id, user_ids, "member").await?;
+    let added = state
+        .store
+        .add_members(room_id, user_ids, Role::Member)
+        .await?;
     for user in &added {
         publish_joined(state, room_id, *user).await?;
     }
@@ -63,7 +66,7 @@ async fn outranks(state: &AppState, access: &RoomAccess, target: Uuid) -> ApiRes
         .store
         .membership(access.room_id, target)
         .await?
-        .map(|m| Role::parse(&m.role));
+        .map(|m| m.role);
     match target_role {
         Some(role) if role >= actor => Err(ApiError::Forbidden(
             "you may only act on members below your role",
@@ -105,9 +108,9 @@ pub async fn change_role(
 ) -> ApiResult<()> {
     let access = RoomAccess::load(state, auth, room_id).await?;
     access.require_owner()?;
-    let role = match role {
-        "admin" => "admin",
-        "member" => "member",
+    // Ownership passes only when the owner leaves.
+    let role = match Role::parse(role) {
+        Some(role @ (Role::Admin | Role::Member)) => role,
         _ => return Err(ApiError::validation("role", "must be admin or member")),
     };
     if user_id == auth.user_id {

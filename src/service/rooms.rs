@@ -7,9 +7,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access::{RoomAccess, RoomKind};
+use super::access::RoomAccess;
 use crate::auth::AuthUser;
-use crate::domain::{Alias, RoomName, Topic};
+use crate::domain::{Alias, Role, RoomKind, RoomName, Topic};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::events::DomainEvent;
 use crate::state::AppState;
@@ -40,10 +40,15 @@ pub async fn create(
     body: CreateRoom,
 ) -> ApiResult<(RoomView, bool)> {
     let mut errors = FieldErrors::new();
-    let kind = body.kind.as_deref().unwrap_or("public");
-    if !matches!(kind, "public" | "private") {
-        errors.insert("kind".into(), "must be public or private".into());
-    }
+    let kind = match body.kind.as_deref().map(RoomKind::parse) {
+        None => RoomKind::Public,
+        Some(Some(kind @ (RoomKind::Public | RoomKind::Private))) => kind,
+        // A direct room is made with `POST /dms`, between two people.
+        Some(Some(RoomKind::Direct) | None) => {
+            errors.insert("kind".into(), "must be public or private".into());
+            RoomKind::Public
+        }
+    };
     let name = RoomName::parse(&body.name)
         .map_err(|why| errors.insert("name".into(), why.into()))
         .ok();
@@ -51,7 +56,7 @@ pub async fn create(
         .map_err(|why| errors.insert("topic".into(), why.into()))
         .ok();
     let alias = match body.alias.as_deref() {
-        Some(_) if kind != "public" => {
+        Some(_) if kind != RoomKind::Public => {
             errors.insert("alias".into(), "only public rooms have an alias".into());
             None
         }
@@ -84,7 +89,7 @@ pub async fn create(
             alias: alias.as_ref().map(Alias::as_str),
             dm_key: None,
             creator: auth.user_id,
-            creator_role: "owner",
+            creator_role: Role::Owner,
             members: &body.member_ids,
         })
         .await;
@@ -114,7 +119,7 @@ pub async fn create(
     for member in state.store.member_ids(room.id).await? {
         publish_joined(state, room.id, member).await?;
     }
-    let view = room_view(state, auth.user_id, room, Some(("owner".into(), 0))).await?;
+    let view = room_view(state, auth.user_id, room, Some((Role::Owner, 0))).await?;
     Ok((view, true))
 }
 
@@ -176,7 +181,7 @@ pub async fn directory(
 pub async fn my_rooms(
     state: &AppState,
     viewer: Uuid,
-    kind: Option<&str>,
+    kind: Option<RoomKind>,
 ) -> ApiResult<Vec<RoomView>> {
     let joined = state.store.joined_rooms(viewer, kind).await?;
     let rooms = joined
@@ -278,7 +283,7 @@ pub async fn join(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<Room
         }
         if !state
             .store
-            .add_members(id, &[auth.user_id], "member")
+            .add_members(id, &[auth.user_id], Role::Member)
             .await?
             .is_empty()
         {
@@ -336,7 +341,7 @@ pub async fn publish_departure(
             .publish(DomainEvent::MemberRoleChanged {
                 room_id,
                 user_id: owner,
-                role: "owner",
+                role: Role::Owner,
             })
             .await;
     }

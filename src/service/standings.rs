@@ -118,7 +118,6 @@ impl Standings {
             // instance just after a client learned its id.
             return Ok(None);
         };
-        let kind = RoomKind::parse(&kind);
         self.keep(fill, || self.kinds.insert(room_id, kind));
         Ok(Some(kind))
     }
@@ -131,7 +130,7 @@ impl Standings {
         }
         let fill = self.before_read();
         let place = match store.membership(room_id, user_id).await? {
-            Some(membership) => Place::Member(Role::parse(&membership.role)),
+            Some(membership) => Place::Member(membership.role),
             None => match store.active_ban(room_id, user_id).await? {
                 Some(ban) => Place::Banned { until: ban.until },
                 None => Place::Outside,

@@ -5,11 +5,12 @@ use uuid::Uuid;
 
 use super::users::User;
 use super::{Store, StoreError, StoreResult, on_db};
+use crate::domain::Role;
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Membership {
-    pub role: String,
+    pub role: Role,
     pub joined_at: Timestamp,
     pub read_seq: i64,
     pub read_message_id: Option<Uuid>,
@@ -19,7 +20,7 @@ pub struct Membership {
 pub struct Member {
     #[sqlx(flatten)]
     pub user: User,
-    pub role: String,
+    pub role: Role,
     pub joined_at: Timestamp,
     pub read_message_id: Option<Uuid>,
 }
@@ -88,7 +89,7 @@ impl Store {
         &self,
         room_id: Uuid,
         user_ids: &[Uuid],
-        role: &str,
+        role: Role,
     ) -> StoreResult<Vec<Uuid>> {
         let now = time::now();
         // Newcomers start caught up: the history before they joined does not count as unread.
@@ -126,7 +127,7 @@ impl Store {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(LOCK_ROOM).bind(room_id).execute(&mut *tx).await?;
-            let role: Option<String> =
+            let role: Option<Role> =
                 sqlx::query_scalar("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role")
                     .bind(room_id)
                     .bind(user_id)
@@ -143,7 +144,7 @@ impl Store {
             if remaining <= 0 {
                 sqlx::query("DELETE FROM rooms WHERE id = $1").bind(room_id).execute(&mut *tx).await?;
                 departure.room_deleted = true;
-            } else if role == "owner" {
+            } else if role == Role::Owner {
                 let heir: Option<Uuid> = sqlx::query_scalar(
                     "SELECT user_id FROM room_members WHERE room_id = $1 \
                      ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
@@ -165,7 +166,7 @@ impl Store {
         })
     }
 
-    pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: &str) -> StoreResult<bool> {
+    pub async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: Role) -> StoreResult<bool> {
         let sql = "UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2";
         let done = on_db!(self, pool => sqlx::query(sql).bind(room_id).bind(user_id).bind(role).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)

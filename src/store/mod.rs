@@ -5,6 +5,7 @@
 //! query is written once and type-checked for both backends.
 
 pub mod checkpoint;
+mod columns;
 pub(crate) mod ids;
 pub mod members;
 pub mod message_batch;

@@ -5,12 +5,13 @@ use uuid::Uuid;
 
 use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Store, StoreError, StoreResult, on_db, violates};
+use crate::domain::{Role, RoomKind};
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Room {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: RoomKind,
     pub name: String,
     pub topic: String,
     pub alias: Option<String>,
@@ -32,14 +33,14 @@ macro_rules! room_columns {
 }
 
 pub struct NewRoom<'a> {
-    pub kind: &'a str,
+    pub kind: RoomKind,
     pub name: &'a str,
     pub topic: &'a str,
     pub alias: Option<&'a str>,
     pub dm_key: Option<&'a str>,
     pub creator: Uuid,
     /// `owner` for rooms; `member` for direct messages, where nobody rules.
-    pub creator_role: &'a str,
+    pub creator_role: Role,
     /// Joined as plain members besides the creator (the owner).
     pub members: &'a [Uuid],
 }
@@ -49,7 +50,7 @@ pub struct NewRoom<'a> {
 pub struct JoinedRoom {
     #[sqlx(flatten)]
     pub room: Room,
-    pub role: String,
+    pub role: Role,
     pub read_seq: i64,
 }
 
@@ -115,7 +116,7 @@ impl Store {
                 .map_err(alias_violation)?;
             sqlx::query(member).bind(id).bind(new.creator).bind(new.creator_role).bind(now).execute(&mut *tx).await?;
             for user in &members {
-                sqlx::query(member).bind(id).bind(user).bind("member").bind(now).execute(&mut *tx).await.map_err(alias_violation)?;
+                sqlx::query(member).bind(id).bind(user).bind(Role::Member).bind(now).execute(&mut *tx).await.map_err(alias_violation)?;
             }
             tx.commit().await?;
             Ok::<_, StoreError>(())
@@ -131,7 +132,7 @@ impl Store {
     }
 
     /// The room's kind, or `None` when there is no such room.
-    pub async fn room_kind(&self, id: Uuid) -> StoreResult<Option<String>> {
+    pub async fn room_kind(&self, id: Uuid) -> StoreResult<Option<RoomKind>> {
         let sql = "SELECT kind FROM rooms WHERE id = $1";
         Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await)?)
     }
@@ -230,7 +231,7 @@ impl Store {
     pub async fn joined_rooms(
         &self,
         user_id: Uuid,
-        kind: Option<&str>,
+        kind: Option<RoomKind>,
     ) -> StoreResult<Vec<JoinedRoom>> {
         let sql = concat!(
             "SELECT ",

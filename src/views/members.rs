@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::domain::Role;
 use uuid::Uuid;
 
 use super::PublicProfile;
@@ -12,7 +14,7 @@ use crate::time::{self, Timestamp};
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
     pub user: PublicProfile,
-    pub role: String,
+    pub role: Role,
     #[serde(serialize_with = "time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub joined_at: Timestamp,

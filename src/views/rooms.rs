@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::messages::{MessageView, message_views};
 use super::users::PublicProfile;
+use crate::domain::{Role, RoomKind};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::rooms::Room;
@@ -16,8 +17,7 @@ use crate::time::{self, Timestamp};
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoomView {
     pub id: Uuid,
-    /// public, private or direct
-    pub kind: String,
+    pub kind: RoomKind,
     /// For direct rooms: the other person's display name.
     pub name: String,
     pub topic: String,
@@ -27,9 +27,9 @@ pub struct RoomView {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub member_count: i64,
-    /// owner, admin or member; absent when you are not a member.
+    /// Absent when you are not a member.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub my_role: Option<String>,
+    pub my_role: Option<Role>,
     /// Messages after your read cursor; absent when you are not a member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<i64>,
@@ -56,7 +56,7 @@ impl RoomView {
 }
 
 /// `(role, read_seq)` of the viewer, when a member.
-pub type Standing = Option<(String, i64)>;
+pub type Standing = Option<(Role, i64)>;
 
 /// Views of several rooms for `viewer`: last messages and DM partners fetched in one query each.
 pub async fn room_views(
@@ -76,7 +76,7 @@ pub async fn room_views(
         .collect();
     let direct: Vec<Uuid> = rooms
         .iter()
-        .filter(|(r, _)| r.kind == "direct")
+        .filter(|(r, _)| r.kind == RoomKind::Direct)
         .map(|(r, _)| r.id)
         .collect();
     let mut partners: HashMap<Uuid, PublicProfile> = HashMap::new();
@@ -94,7 +94,7 @@ pub async fn room_views(
                     .as_ref()
                     .map(|u| u.display_name.clone())
                     .unwrap_or(room.name),
-                my_role: standing.as_ref().map(|(role, _)| role.clone()),
+                my_role: standing.map(|(role, _)| role),
                 unread_count: standing.map(|(_, read)| (room.last_seq - read).max(0)),
                 last_message: last.remove(&room.id),
                 other_user,

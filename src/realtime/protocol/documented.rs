@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Acked, Presence, ServerFrame, SignalAction};
+use crate::domain::{Role, RoomKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::RevokeReason;
 use crate::realtime::calls::Participant;
@@ -102,7 +103,7 @@ fn message(content: &str, edited_at: Option<&str>) -> MessageView {
 fn general(topic: &str, member_count: i64) -> RoomView {
     RoomView {
         id: id(GENERAL),
-        kind: "public".into(),
+        kind: RoomKind::Public,
         name: "General".into(),
         topic: topic.into(),
         alias: Some("general".into()),
@@ -154,21 +155,21 @@ fn samples() -> Vec<Value> {
         ..message("", None)
     };
     let my_general = RoomView {
-        my_role: Some("owner".into()),
+        my_role: Some(Role::Owner),
         unread_count: Some(0),
         last_message: Some(welcome_message),
         ..general("Say hello", 2)
     };
     let dm = RoomView {
         id: dm_id,
-        kind: "direct".into(),
+        kind: RoomKind::Direct,
         name: "Alice".into(),
         topic: String::new(),
         alias: None,
         created_by: Some(id(ALICE)),
         created_at: at("2026-11-22T17:58:30.441Z"),
         member_count: 2,
-        my_role: Some("member".into()),
+        my_role: Some(Role::Member),
         unread_count: Some(0),
         last_message: None,
         other_user: Some(profile(ALICE, "alice", "Alice")),
@@ -287,7 +288,7 @@ fn samples() -> Vec<Value> {
         encoded(ServerFrame::MemberRoleChanged {
             room_id: general_id,
             user_id: id(BOB),
-            role: "admin",
+            role: Role::Admin,
         }),
         encoded(ServerFrame::RoomUpdated {
             room: &general("Say hello, be kind", 3),

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::SignalAction;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::RevokeReason;
 use crate::realtime::calls::Participant;
@@ -87,7 +88,7 @@ pub enum ServerFrame<'a> {
     MemberRoleChanged {
         room_id: Uuid,
         user_id: Uuid,
-        role: &'a str,
+        role: Role,
     },
     RoomUpdated {
         room: &'a RoomView,

@@ -1,0 +1,51 @@
+//! Domain values stored as text columns: written with `as_str`, read back with `parse`. A value
+//! the code does not know (a row written by a newer version, a hand edit) is a decode error,
+//! never silently another kind or role.
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
+
+use crate::domain::{Role, RoomKind};
+
+macro_rules! text_column {
+    ($name:ident, $what:literal) => {
+        impl<DB: Database> Type<DB> for $name
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $name
+        where
+            &'q str: Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as Database>::ArgumentBuffer,
+            ) -> Result<IsNull, BoxDynError> {
+                <&'q str as Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $name
+        where
+            &'r str: Decode<'r, DB>,
+        {
+            fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <&'r str as Decode<'r, DB>>::decode(value)?;
+                $name::parse(text).ok_or_else(|| format!("unknown {} {text:?}", $what).into())
+            }
+        }
+    };
+}
+
+text_column!(RoomKind, "room kind");
+text_column!(Role, "role");
