@@ -9,6 +9,7 @@ mod middleware;
 mod ops;
 pub mod rooms;
 pub mod rtc;
+mod sessions;
 pub mod uploads;
 pub mod users;
 mod web;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .nest(
             "/api/v1",
             auth::router()
+                .merge(sessions::router())
                 .merge(users::router())
                 .merge(rooms::router())
                 .merge(members::router())
