@@ -2,6 +2,9 @@
 //! messages per second, deliveries per second, send→ack and send→delivery latency, and
 //! whether anything was lost, duplicated or reordered. A benchmark, not a test.
 //!
+//! Long (~1,000 lines) on purpose: one program that must run Chatter and the relay under the
+//! same load in one run; the load shapes, clients and report share every helper here.
+//!
 //!   cargo build --release --bin chatter --example pipeline_bench
 //!   target/release/examples/pipeline_bench [--postgres URL] [--sqlite-only|--postgres-only] [--seconds N] [--shapes abcde]
 //!

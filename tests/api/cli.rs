@@ -1,5 +1,8 @@
 //! The `chatter` binary itself: config layering and checks, migrations, serving from an empty
 //! directory, graceful shutdown, OTLP export and what reaches the logs.
+//!
+//! Long (~490 lines) on purpose: independent tests of the binary, sharing the helpers that
+//! start it as a child process and read its output.
 
 use std::net::SocketAddr;
 use std::path::Path;

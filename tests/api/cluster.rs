@@ -1,5 +1,8 @@
 //! Several instances over a real Redis (TEST_REDIS_URL): they behave as one server. Each test
 //! runs two instances on one database with a Redis key prefix of its own.
+//!
+//! Long (~600 lines) on purpose: independent tests of one property (two instances behave as
+//! one), sharing the two-instance setup at the top.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! The HTTP layer: malformed input, routing errors, request ids, CORS, panics and timeouts.
 //! Whatever a client sends, the answer is the documented JSON error shape, never a 500.
+//!
+//! Long (~575 lines) on purpose: independent tests of the HTTP layer, one concern each.
 
 use std::fmt::Debug;
 use std::net::SocketAddr;

@@ -1,5 +1,8 @@
 //! Catching up and keeping up: `subscribe {since}` replays what a client missed, exactly once
 //! and in order; a consumer that stops reading is closed (4009) without slowing anyone else.
+//!
+//! Long (~600 lines) on purpose: independent tests of one guarantee, sharing the helpers that
+//! read a socket until a frame and check order and uniqueness.
 
 use std::collections::HashSet;
 use std::time::Duration;

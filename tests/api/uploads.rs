@@ -1,5 +1,8 @@
 //! Uploads: type detection by magic bytes, markup refusal, exact size limit, safe serving
 //! behind signed URLs, visibility, content addressing and avatars.
+//!
+//! Long (~800 lines) on purpose: one suite of independent tests over one feature, sharing the
+//! file builders at the top; split, each half would need them.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

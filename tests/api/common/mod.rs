@@ -1,5 +1,8 @@
 //! Test harness: a real Chatter on port 0 with its own database (a fresh SQLite file, or a
 //! fresh PostgreSQL database when TEST_DATABASE_URL is set), and a real HTTP client.
+//!
+//! Long (~580 lines) on purpose: the one harness every suite uses (server, database per test,
+//! client, WebSocket helpers); one place to read how a test runs.
 
 #![allow(dead_code)]
 
