@@ -31,6 +31,7 @@
 //! still unanswered 20 s after the load stopped (the server fell that far behind);
 //! `settled`: how long the sockets took to fall quiet after connecting.
 
+use chatter::domain::{DisplayName, RoomName, Username};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -264,9 +265,9 @@ impl World {
             let name = format!("b{run}_{i}");
             let user = store
                 .create_user(NewUser {
-                    username: &name,
+                    username: &Username::parse(&name).map_err(anyhow::Error::msg)?,
                     email: None,
-                    display_name: &name,
+                    display_name: &DisplayName::parse(&name).map_err(anyhow::Error::msg)?,
                     // Nobody signs in with a password here: sessions are made below.
                     password_hash: "!",
                 })
@@ -293,8 +294,11 @@ impl World {
                 let room = store
                     .create_room(NewRoom {
                         kind: chatter::domain::RoomKind::Public,
-                        name: &format!("{} {r}", shape.key),
-                        topic: "",
+                        name: Some(
+                            &RoomName::parse(&format!("{} {r}", shape.key))
+                                .map_err(anyhow::Error::msg)?,
+                        ),
+                        topic: None,
                         alias: None,
                         dm_key: None,
                         creator: users[members[0]],

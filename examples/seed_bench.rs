@@ -7,6 +7,7 @@
 //! empty database (it is migrated first). On PostgreSQL the EXPLAIN ANALYZE of both queries is
 //! printed too.
 
+use chatter::domain::{DisplayName, RoomName, Username};
 use std::time::{Duration, Instant};
 
 use chatter::Settings;
@@ -39,9 +40,9 @@ async fn main() -> anyhow::Result<()> {
 
     let user = store
         .create_user(NewUser {
-            username: "bench",
+            username: &Username::parse("bench").map_err(anyhow::Error::msg)?,
             email: None,
-            display_name: "Bench",
+            display_name: &DisplayName::parse("Bench").map_err(anyhow::Error::msg)?,
             password_hash: "x",
         })
         .await?;
@@ -51,8 +52,8 @@ async fn main() -> anyhow::Result<()> {
         let room = store
             .create_room(NewRoom {
                 kind: chatter::domain::RoomKind::Public,
-                name: &name,
-                topic: "",
+                name: Some(&RoomName::parse(&name).map_err(anyhow::Error::msg)?),
+                topic: None,
                 alias: None,
                 dm_key: None,
                 creator: user.id,
@@ -74,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
     let room = store
         .create_room(NewRoom {
             kind: chatter::domain::RoomKind::Public,
-            name: "busy",
-            topic: "",
+            name: Some(&RoomName::parse("busy").map_err(anyhow::Error::msg)?),
+            topic: None,
             alias: None,
             dm_key: None,
             creator: user.id,

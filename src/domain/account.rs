@@ -61,6 +61,14 @@ impl DisplayName {
     }
 }
 
+/// Without a display name of their own, people are shown by their username (always a valid
+/// display name: 3–32 visible characters).
+impl From<&Username> for DisplayName {
+    fn from(username: &Username) -> DisplayName {
+        DisplayName(username.0.clone())
+    }
+}
+
 impl StatusText {
     /// 0–140 characters after trimming.
     pub fn parse(raw: &str) -> Result<StatusText, &'static str> {

@@ -117,14 +117,12 @@ async fn register(
         return Err(ApiError::Validation(errors));
     };
     let hash = state.passwords.hash(body.password).await?;
-    let display_name = display_name
-        .map(DisplayName::into_inner)
-        .unwrap_or_else(|| username.to_string());
+    let display_name = display_name.unwrap_or_else(|| DisplayName::from(&username));
     let user = state
         .store
         .create_user(NewUser {
-            username: username.as_str(),
-            email: email.as_ref().map(Email::as_str),
+            username: &username,
+            email: email.as_ref(),
             display_name: &display_name,
             password_hash: &hash,
         })

@@ -36,6 +36,13 @@ pub struct ProfileUpdate<'a> {
     pub avatar_upload_id: Option<Option<Uuid>>,
 }
 
+/// The parsed value, or `None` with the field's refusal noted.
+fn checked<T>(errors: &mut FieldErrors, field: &str, parsed: Result<T, &'static str>) -> Option<T> {
+    parsed
+        .map_err(|why| errors.insert(field.into(), why.into()))
+        .ok()
+}
+
 /// Changes the caller's profile: only the fields given.
 pub async fn update_profile(
     state: &AppState,
@@ -44,34 +51,21 @@ pub async fn update_profile(
 ) -> ApiResult<User> {
     let mut errors = FieldErrors::new();
     let mut changes = ProfileChanges::default();
-    let mut check = |field: &str, result: Result<String, &'static str>| match result {
-        Ok(value) => Some(value),
-        Err(why) => {
-            errors.insert(field.into(), why.into());
-            None
-        }
-    };
     if let Some(raw) = update.username {
-        changes.username = check("username", Username::parse(raw).map(Username::into_inner));
+        changes.username = checked(&mut errors, "username", Username::parse(raw));
     }
     match update.email {
         Some(Some(raw)) => {
-            changes.email = check("email", Email::parse(raw).map(Email::into_inner)).map(Some)
+            changes.email = checked(&mut errors, "email", Email::parse(raw)).map(Some)
         }
         Some(None) => changes.email = Some(None),
         None => {}
     }
     if let Some(raw) = update.display_name {
-        changes.display_name = check(
-            "display_name",
-            DisplayName::parse(raw).map(DisplayName::into_inner),
-        );
+        changes.display_name = checked(&mut errors, "display_name", DisplayName::parse(raw));
     }
     if let Some(raw) = update.status_text {
-        changes.status_text = check(
-            "status_text",
-            StatusText::parse(raw).map(StatusText::into_inner),
-        );
+        changes.status_text = checked(&mut errors, "status_text", StatusText::parse(raw));
     }
     if let Some(Some(upload_id)) = update.avatar_upload_id {
         if let Err(why) = check_avatar(state, auth.user_id, upload_id).await? {

@@ -34,8 +34,8 @@ pub async fn open(state: &AppState, auth: &AuthUser, user_id: Uuid) -> ApiResult
                 .store
                 .create_room(NewRoom {
                     kind: RoomKind::Direct,
-                    name: "",
-                    topic: "",
+                    name: None,
+                    topic: None,
                     alias: None,
                     dm_key: Some(&key),
                     creator: auth.user_id,

@@ -84,9 +84,9 @@ pub async fn create(
         .store
         .create_room(NewRoom {
             kind,
-            name: name.as_str(),
-            topic: topic.as_str(),
-            alias: alias.as_ref().map(Alias::as_str),
+            name: Some(&name),
+            topic: Some(&topic),
+            alias: alias.as_ref(),
             dm_key: None,
             creator: auth.user_id,
             creator_role: Role::Owner,
@@ -219,14 +219,12 @@ pub async fn update(
     if let Some(raw) = settings.name {
         changes.name = RoomName::parse(raw)
             .map_err(|why| errors.insert("name".into(), why.into()))
-            .ok()
-            .map(RoomName::into_inner);
+            .ok();
     }
     if let Some(raw) = settings.topic {
         changes.topic = Topic::parse(raw)
             .map_err(|why| errors.insert("topic".into(), why.into()))
-            .ok()
-            .map(Topic::into_inner);
+            .ok();
     }
     match settings.alias {
         Some(_) if access.kind != RoomKind::Public => {
@@ -236,7 +234,7 @@ pub async fn update(
             changes.alias = Alias::parse(raw)
                 .map_err(|why| errors.insert("alias".into(), why.into()))
                 .ok()
-                .map(|a| Some(a.into_inner()));
+                .map(Some);
         }
         Some(None) => changes.alias = Some(None),
         None => {}

@@ -1,12 +1,15 @@
-//! Domain values stored as text columns: written with `as_str`, read back with `parse`. A value
-//! the code does not know (a row written by a newer version, a hand edit) is a decode error,
-//! never silently another kind or role.
+//! Domain values stored as text columns. Kinds and roles are written with `as_str` and read back
+//! with `parse`: a value the code does not know (a row written by a newer version, a hand edit)
+//! is a decode error, never silently another kind or role. Names and texts are written as the
+//! text they hold; they are parsed when they come in, so the store writes only valid ones.
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
-use crate::domain::{Role, RoomKind};
+use crate::domain::{
+    Alias, DisplayName, Email, Role, RoomKind, RoomName, StatusText, Topic, Username,
+};
 
 macro_rules! text_column {
     ($name:ident, $what:literal) => {
@@ -49,3 +52,44 @@ macro_rules! text_column {
 
 text_column!(RoomKind, "room kind");
 text_column!(Role, "role");
+
+/// Written only: rows are read back as plain text (what was stored was valid when written).
+macro_rules! text_value {
+    ($($name:ident),*) => {$(
+        impl<DB: Database> Type<DB> for $name
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $name
+        where
+            String: Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as Database>::ArgumentBuffer,
+            ) -> Result<IsNull, BoxDynError> {
+                // Owned: the argument buffer may outlive `self` (a rare write, not a hot path).
+                <String as Encode<'q, DB>>::encode(self.as_str().to_owned(), buf)
+            }
+        }
+    )*};
+}
+
+text_value!(
+    Username,
+    Email,
+    DisplayName,
+    StatusText,
+    RoomName,
+    Topic,
+    Alias
+);

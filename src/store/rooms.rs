@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Store, StoreError, StoreResult, on_db, violates};
-use crate::domain::{Role, RoomKind};
+use crate::domain::{Alias, Role, RoomKind, RoomName, Topic};
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
@@ -34,9 +34,10 @@ macro_rules! room_columns {
 
 pub struct NewRoom<'a> {
     pub kind: RoomKind,
-    pub name: &'a str,
-    pub topic: &'a str,
-    pub alias: Option<&'a str>,
+    /// `None` for direct rooms: each side sees the other person's name.
+    pub name: Option<&'a RoomName>,
+    pub topic: Option<&'a Topic>,
+    pub alias: Option<&'a Alias>,
     pub dm_key: Option<&'a str>,
     pub creator: Uuid,
     /// `owner` for rooms; `member` for direct messages, where nobody rules.
@@ -56,10 +57,10 @@ pub struct JoinedRoom {
 
 #[derive(Default)]
 pub struct RoomChanges {
-    pub name: Option<String>,
-    pub topic: Option<String>,
+    pub name: Option<RoomName>,
+    pub topic: Option<Topic>,
     /// `Some(None)` removes the alias.
-    pub alias: Option<Option<String>>,
+    pub alias: Option<Option<Alias>>,
 }
 
 fn alias_violation(err: sqlx::Error) -> StoreError {
@@ -104,8 +105,8 @@ impl Store {
             sqlx::query(insert)
                 .bind(id)
                 .bind(new.kind)
-                .bind(new.name)
-                .bind(new.topic)
+                .bind(new.name.map_or("", RoomName::as_str))
+                .bind(new.topic.map_or("", Topic::as_str))
                 .bind(new.alias)
                 .bind(new.dm_key)
                 .bind(new.creator)

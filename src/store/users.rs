@@ -4,6 +4,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::{Store, StoreError, StoreResult, on_db, violates};
+use crate::domain::{DisplayName, Email, StatusText, Username};
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
@@ -27,20 +28,20 @@ macro_rules! user_columns {
 }
 
 pub struct NewUser<'a> {
-    pub username: &'a str,
-    pub email: Option<&'a str>,
-    pub display_name: &'a str,
+    pub username: &'a Username,
+    pub email: Option<&'a Email>,
+    pub display_name: &'a DisplayName,
     pub password_hash: &'a str,
 }
 
 /// Fields a user may change about themselves; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct ProfileChanges {
-    pub username: Option<String>,
+    pub username: Option<Username>,
     /// `Some(None)` removes the email address.
-    pub email: Option<Option<String>>,
-    pub display_name: Option<String>,
-    pub status_text: Option<String>,
+    pub email: Option<Option<Email>>,
+    pub display_name: Option<DisplayName>,
+    pub status_text: Option<StatusText>,
 }
 
 fn unique_violation(err: sqlx::Error) -> StoreError {
@@ -70,8 +71,8 @@ impl Store {
             .bind(new.display_name)
             .bind(new.password_hash)
             .bind(now)
-            .bind(new.email.map(fold))
-            .bind(fold(new.display_name))
+            .bind(new.email.map(|email| fold(email.as_str())))
+            .bind(fold(new.display_name.as_str()))
             .fetch_one(pool)
             .await)
         .map_err(unique_violation)
@@ -128,8 +129,11 @@ impl Store {
             Some(email) => (true, email),
             None => (false, None),
         };
-        let email_key = email.as_deref().map(fold);
-        let display_name_key = changes.display_name.as_deref().map(fold);
+        let email_key = email.as_ref().map(|email| fold(email.as_str()));
+        let display_name_key = changes
+            .display_name
+            .as_ref()
+            .map(|name| fold(name.as_str()));
         on_db!(self, pool => sqlx::query_as(sql)
             .bind(id)
             .bind(changes.username)
