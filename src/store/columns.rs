@@ -11,8 +11,9 @@ use crate::domain::{
     Alias, DisplayName, Email, Role, RoomKind, RoomName, StatusText, Topic, Username,
 };
 
-macro_rules! text_column {
-    ($name:ident, $what:literal) => {
+/// A text column's type, whatever the backend.
+macro_rules! text_type {
+    ($name:ident) => {
         impl<DB: Database> Type<DB> for $name
         where
             str: Type<DB>,
@@ -25,6 +26,12 @@ macro_rules! text_column {
                 <str as Type<DB>>::compatible(ty)
             }
         }
+    };
+}
+
+macro_rules! text_column {
+    ($name:ident, $what:literal) => {
+        text_type!($name);
 
         impl<'q, DB: Database> Encode<'q, DB> for $name
         where
@@ -56,18 +63,7 @@ text_column!(Role, "role");
 /// Written only: rows are read back as plain text (what was stored was valid when written).
 macro_rules! text_value {
     ($($name:ident),*) => {$(
-        impl<DB: Database> Type<DB> for $name
-        where
-            str: Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <str as Type<DB>>::type_info()
-            }
-
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <str as Type<DB>>::compatible(ty)
-            }
-        }
+        text_type!($name);
 
         impl<'q, DB: Database> Encode<'q, DB> for $name
         where
@@ -93,3 +89,38 @@ text_value!(
     Topic,
     Alias
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn store_reads_kinds_and_roles_back_and_refuses_unknown_ones() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let role: Role = sqlx::query_scalar("SELECT $1")
+            .bind(Role::Admin)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(role, Role::Admin);
+        let kind: RoomKind = sqlx::query_scalar("SELECT 'direct'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(kind, RoomKind::Direct);
+        let unknown = sqlx::query_scalar::<_, Role>("SELECT 'moderator'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown role \"moderator\""),
+            "{unknown}"
+        );
+        let name: String = sqlx::query_scalar("SELECT $1")
+            .bind(RoomName::parse(" General ").unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(name, "General");
+    }
+}
