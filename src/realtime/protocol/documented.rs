@@ -352,6 +352,70 @@ fn kind(frame: &Value) -> &str {
     frame["type"].as_str().unwrap_or("(no type)")
 }
 
+/// Every kind of server frame. The match stops compiling when a variant is added: give it a
+/// sample in `samples` (and the document a section), then list it here.
+fn every_kind() -> BTreeSet<&'static str> {
+    let listed = |frame: &ServerFrame| match frame {
+        ServerFrame::AuthRequired => "auth_required",
+        ServerFrame::Welcome { .. } => "welcome",
+        ServerFrame::Subscribed { .. } => "subscribed",
+        ServerFrame::Pong => "pong",
+        ServerFrame::Ack(_) => "ack",
+        ServerFrame::Error { .. } => "error",
+        ServerFrame::MessageNew { .. } => "message_new",
+        ServerFrame::MessageEdited { .. } => "message_edited",
+        ServerFrame::MessageDeleted { .. } => "message_deleted",
+        ServerFrame::Reaction { .. } => "reaction",
+        ServerFrame::Read { .. } => "read",
+        ServerFrame::Typing { .. } => "typing",
+        ServerFrame::Presence { .. } => "presence",
+        ServerFrame::MemberJoined { .. } => "member_joined",
+        ServerFrame::MemberLeft { .. } => "member_left",
+        ServerFrame::MemberRoleChanged { .. } => "member_role_changed",
+        ServerFrame::RoomUpdated { .. } => "room_updated",
+        ServerFrame::RoomDeleted { .. } => "room_deleted",
+        ServerFrame::DmCreated { .. } => "dm_created",
+        ServerFrame::Banned { .. } => "banned",
+        ServerFrame::SessionRevoked { .. } => "session_revoked",
+        ServerFrame::SecurityNotice(_) => "security_notice",
+        ServerFrame::CallParticipants { .. } => "call_participants",
+        ServerFrame::CallJoined { .. } => "call_joined",
+        ServerFrame::CallMedia { .. } => "call_media",
+        ServerFrame::CallLeft { .. } => "call_left",
+        ServerFrame::Webrtc { .. } => "webrtc",
+    };
+    let _ = listed;
+    BTreeSet::from([
+        "auth_required",
+        "welcome",
+        "subscribed",
+        "pong",
+        "ack",
+        "error",
+        "message_new",
+        "message_edited",
+        "message_deleted",
+        "reaction",
+        "read",
+        "typing",
+        "presence",
+        "member_joined",
+        "member_left",
+        "member_role_changed",
+        "room_updated",
+        "room_deleted",
+        "dm_created",
+        "banned",
+        "session_revoked",
+        "security_notice",
+        "call_participants",
+        "call_joined",
+        "call_media",
+        "call_left",
+        "webrtc",
+    ])
+}
+
 #[test]
 fn every_documented_server_frame_is_what_the_server_encodes() {
     let mut documented = documented_frames(between(PROTOCOL, "### The welcome frame", "| field |"));
@@ -382,6 +446,11 @@ fn every_documented_server_frame_is_what_the_server_encodes() {
     }
     let shown: BTreeSet<&str> = documented.iter().map(kind).collect();
     let encoded: BTreeSet<&str> = samples.iter().map(kind).collect();
+    assert_eq!(
+        encoded,
+        every_kind(),
+        "every kind of server frame has a sample here"
+    );
     assert_eq!(
         shown, encoded,
         "every kind of server frame is shown in docs/protocol.md, and nothing else"
