@@ -292,7 +292,7 @@ pub async fn edit(
         .map_err(|why| ApiError::validation("content", why))?;
     let edited = state
         .store
-        .edit_message(id, content.as_str())
+        .edit_message(id, &content)
         .await?
         .ok_or(ApiError::NotFound("the message was deleted"))?;
     let edited = BroadcastMessage::build(state, edited).await?;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::ids::{Ids, IdsSql, ids_sql};
 use super::{Backend, Store, StoreResult, on_db};
+use crate::domain::MessageContent;
 use crate::time::{self, Timestamp};
 
 #[derive(Debug, Clone, FromRow)]
@@ -106,10 +107,14 @@ impl Store {
         Ok((rows, has_more))
     }
 
-    pub async fn edit_message(&self, id: Uuid, content: &str) -> StoreResult<Option<Message>> {
+    pub async fn edit_message(
+        &self,
+        id: Uuid,
+        content: &MessageContent,
+    ) -> StoreResult<Option<Message>> {
         let sql =
             "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL";
-        let done = on_db!(self, pool => sqlx::query(sql).bind(id).bind(content).bind(time::now()).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_db!(self, pool => sqlx::query(sql).bind(id).bind(content.as_str()).bind(time::now()).execute(pool).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Ok(None);
         }
