@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::{Layout, Numbering, Post, Standing, standing_keys};
-use crate::store::ids::Ids;
+use crate::store::ids::{Ids, IdsSql, ids_sql};
 use crate::time::Timestamp;
 
 /// The largest chunk of rows in one statement (8 columns × 64 rows = 512 parameters).
@@ -72,13 +72,15 @@ pub(super) async fn numbering(
     tx: &mut SqliteConnection,
     rooms: &[Uuid],
 ) -> sqlx::Result<Numbering> {
-    let rows: Vec<(Uuid, i64, Option<Uuid>)> = sqlx::query_as(
-        "SELECT id, last_seq, last_message_id FROM rooms \
-         WHERE id IN (SELECT unhex(value) FROM json_each(?))",
-    )
-    .bind(Ids(rooms))
-    .fetch_all(&mut *tx)
-    .await?;
+    const ROOMS: IdsSql = ids_sql!(
+        ["SELECT id, last_seq, last_message_id FROM rooms WHERE id"],
+        "?",
+        []
+    );
+    let rows: Vec<(Uuid, i64, Option<Uuid>)> = sqlx::query_as(ROOMS.sqlite)
+        .bind(Ids(rooms))
+        .fetch_all(&mut *tx)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(room, last_seq, last_id)| (room, (last_seq, last_id)))
