@@ -106,13 +106,7 @@ pub async fn serve(
     for task in realtime {
         task.abort();
     }
-    if let Some(cluster) = &state.cluster {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            cluster::liveness::leave(&state, cluster),
-        )
-        .await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), realtime::leave_cluster(&state)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), state.store.close()).await;
     Ok(())
 }

@@ -1,15 +1,29 @@
-//! Who is online: a count of open sockets per user on this instance, and (with a cluster) which
-//! other instances have each user online, as they announced it over the bus. Reads are local
-//! and synchronous, so room and member lists never wait on Redis.
+//! Who is online: one `Presence` that counts open sockets per user on this instance and, with
+//! a cluster, keeps its Redis side (this instance's list of users, the news on the bus) and
+//! what the other instances announced. Socket code, the bus, the liveness work and the REST
+//! routes all go through it. Reads are local and synchronous, so room and member lists never
+//! wait on Redis. What news means for sockets (who is told) is realtime's.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
-#[derive(Clone, Default)]
+use crate::cluster::Cluster;
+use crate::time::Timestamp;
+
+#[derive(Clone)]
 pub struct Presence {
     inner: Arc<Mutex<Inner>>,
+    cluster: Option<Cluster>,
+}
+
+/// What a dead instance's users come to, once it is reaped.
+pub struct Reaped {
+    /// Offline everywhere now, as far as this instance knew them: to be announced.
+    pub offline: Vec<Uuid>,
+    /// Everyone it listed who is online nowhere now: their last_seen_at is to be stored.
+    pub last_seen: Vec<Uuid>,
 }
 
 #[derive(Default)]
@@ -38,19 +52,38 @@ impl Inner {
 }
 
 impl Presence {
+    pub fn new(cluster: Option<Cluster>) -> Presence {
+        Presence {
+            inner: Arc::default(),
+            cluster,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a new socket; true when it is the user's first here (they came online here).
-    pub fn socket_opened(&self, user_id: Uuid) -> bool {
-        let mut inner = self.lock();
-        let count = inner.sockets.entry(user_id).or_insert(0);
-        *count += 1;
-        *count == 1
+    /// Records a new socket of a user who is a member of `rooms`; true when it is news: the
+    /// user was offline everywhere. Their first socket here is announced to the cluster.
+    pub async fn socket_opened(&self, user_id: Uuid, rooms: &[Uuid]) -> bool {
+        let (first_here, news) = self.opened_here(user_id);
+        if first_here && let Some(cluster) = &self.cluster {
+            cluster.user_arrived(user_id, rooms.to_vec()).await;
+        }
+        news
     }
 
-    /// Records a closed socket; true when it was the user's last here.
+    /// (first socket here, first socket anywhere).
+    fn opened_here(&self, user_id: Uuid) -> (bool, bool) {
+        let mut inner = self.lock();
+        let elsewhere = inner.elsewhere.contains_key(&user_id);
+        let count = inner.sockets.entry(user_id).or_insert(0);
+        *count += 1;
+        (*count == 1, *count == 1 && !elsewhere)
+    }
+
+    /// Records a closed socket; true when it was the user's last here (then, after a grace
+    /// period for a reconnect, `left`).
     pub fn socket_closed(&self, user_id: Uuid) -> bool {
         let mut inner = self.lock();
         match inner.sockets.get_mut(&user_id) {
@@ -80,17 +113,72 @@ impl Presence {
         self.lock().is_online(user_id)
     }
 
-    pub fn online_here(&self, user_id: Uuid) -> bool {
-        self.lock().sockets.contains_key(&user_id)
-    }
-
-    pub fn online_elsewhere(&self, user_id: Uuid) -> bool {
-        self.lock().elsewhere.contains_key(&user_id)
+    /// The grace period after the user's last socket here closed is over: unless a socket
+    /// came back, the cluster hears they left this instance. True when that is news: they
+    /// are offline everywhere.
+    pub async fn left(&self, user_id: Uuid, rooms: Vec<Uuid>, at: Timestamp) -> bool {
+        if self.lock().sockets.contains_key(&user_id) {
+            return false;
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.user_departed(user_id, rooms, at).await;
+        }
+        !self.is_online(user_id)
     }
 
     /// Users with a socket on this instance.
     pub fn local_users(&self) -> Vec<Uuid> {
         self.lock().sockets.keys().copied().collect()
+    }
+
+    /// Tells the other instances every user here again (see `Cluster::publish_roster`).
+    pub fn publish_roster(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_roster(self.local_users());
+        }
+    }
+
+    /// After (re)joining the cluster, when news may have been lost both ways: the cluster
+    /// hears this instance's users again, and the other instances' lists are read back.
+    /// Returns (users now online who were offline everywhere, users now offline everywhere).
+    pub async fn rejoin(&self) -> redis::RedisResult<(Vec<Uuid>, Vec<Uuid>)> {
+        let Some(cluster) = &self.cluster else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        cluster.replace_roster(self.local_users()).await?;
+        let (mut came, mut went) = (Vec::new(), Vec::new());
+        let mut seen = Vec::new();
+        for (instance, users) in cluster.rosters().await? {
+            let (c, w) = self.set_roster(instance, users);
+            came.extend(c);
+            went.extend(w);
+            seen.push(instance);
+        }
+        // Instances still remembered but no longer alive are gone.
+        for instance in self.known_instances() {
+            if !seen.contains(&instance) {
+                went.extend(self.instance_gone(instance));
+            }
+        }
+        Ok((came, went))
+    }
+
+    /// This instance found `instance` dead (see `cluster::liveness`): its users go offline
+    /// unless they are online elsewhere.
+    pub async fn reap(&self, instance: Uuid) -> Reaped {
+        let listed = match &self.cluster {
+            Some(cluster) => cluster.take_roster(instance).await.unwrap_or_else(|err| {
+                cluster.redis_failed("presence", &err);
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let offline = self.instance_gone(instance);
+        let last_seen = listed
+            .into_iter()
+            .filter(|user| !self.is_online(*user))
+            .collect();
+        Reaped { offline, last_seen }
     }
 
     /// Another instance says the user came online there; true when they were offline everywhere.
@@ -162,7 +250,7 @@ impl Presence {
     }
 
     /// Instances other than this one that have users online.
-    pub fn known_instances(&self) -> Vec<Uuid> {
+    fn known_instances(&self) -> Vec<Uuid> {
         self.lock().instances.keys().copied().collect()
     }
 }
@@ -171,29 +259,33 @@ impl Presence {
 mod tests {
     use super::*;
 
-    #[test]
-    fn online_from_first_socket_to_last() {
-        let presence = Presence::default();
+    #[tokio::test]
+    async fn online_from_first_socket_to_last() {
+        let presence = Presence::new(None);
         let user = Uuid::now_v7();
         assert!(!presence.is_online(user));
-        assert!(presence.socket_opened(user));
-        assert!(!presence.socket_opened(user));
+        assert!(presence.socket_opened(user, &[]).await);
+        assert!(!presence.socket_opened(user, &[]).await);
         assert!(!presence.socket_closed(user));
         assert!(presence.is_online(user));
         assert!(presence.socket_closed(user));
         assert!(!presence.is_online(user));
         assert!(!presence.socket_closed(user));
+        assert!(presence.left(user, Vec::new(), crate::time::now()).await);
     }
 
-    #[test]
-    fn online_on_other_instances_until_the_last_one_lets_go() {
-        let presence = Presence::default();
+    #[tokio::test]
+    async fn online_on_other_instances_until_the_last_one_lets_go() {
+        let presence = Presence::new(None);
         let (user, a, b) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         assert!(presence.remote_online(a, user), "first sighting is news");
         assert!(!presence.remote_online(b, user), "already online");
-        assert!(presence.is_online(user) && !presence.online_here(user));
+        assert!(presence.is_online(user) && presence.local_users().is_empty());
         assert!(!presence.remote_offline(a, user), "still on b");
-        assert!(presence.socket_opened(user));
+        assert!(
+            !presence.socket_opened(user, &[]).await,
+            "no news: online on b"
+        );
         assert!(!presence.remote_offline(b, user), "still here");
         assert!(presence.socket_closed(user));
         assert!(!presence.is_online(user));
@@ -201,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_gone_instance_takes_only_its_own_users_offline() {
-        let presence = Presence::default();
+        let presence = Presence::new(None);
         let (alone, shared, a, b) = (
             Uuid::now_v7(),
             Uuid::now_v7(),

@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::events::{DomainEvent, EventBus, RevokeReason};
 use crate::presence::Presence;
 use crate::rate_limit::{LocalRateLimiter, RateLimiter};
-use crate::realtime::calls::Calls;
+use crate::realtime::calls::CallRegistry;
 use crate::realtime::hub::Hub;
 use crate::realtime::typing::Typing;
 use crate::service::standings::Standings;
@@ -41,7 +41,8 @@ pub struct AppState {
     pub writer: MessageWriter,
     pub presence: Presence,
     pub hub: Hub,
-    pub calls: Calls,
+    /// Who is in which room's call, here and (with a cluster) everywhere.
+    pub calls: CallRegistry,
     pub typing: Typing,
     pub metrics: PrometheusHandle,
     pub started_at: Instant,
@@ -69,6 +70,8 @@ impl AppState {
         };
         let standings = Arc::new(Standings::new(cluster.is_some()));
         let events = EventBus::new(settings.messages.fanout_buffer, standings.clone());
+        let calls = CallRegistry::new(cluster.clone());
+        let presence = Presence::new(cluster.clone());
         let writer = MessageWriter::start(store.clone(), events.clone())
             .map_err(|err| anyhow::anyhow!("cannot start the message writer: {err}"))?;
         Ok(AppState {
@@ -83,9 +86,9 @@ impl AppState {
             events,
             standings,
             writer,
-            presence: Presence::default(),
+            presence,
             hub: Hub::default(),
-            calls: Calls::default(),
+            calls,
             typing: Typing::default(),
             metrics: crate::telemetry::metrics_handle(),
             started_at: Instant::now(),

@@ -1,9 +1,9 @@
 //! The cluster bus: one Redis pub/sub channel that every instance publishes to and follows.
 //!
 //! A message is the sender's instance id (36 bytes, so an instance skips its own messages
-//! without parsing them) followed by a JSON `BusMessage`. One task publishes, in order and in
+//! without parsing them) followed by a JSON `Envelope`. One task publishes, in order and in
 //! pipelined batches; one task reads, in order, so a room's messages keep their order across
-//! instances.
+//! instances. The bus is transport: what arrives is handed to the `ClusterHandler`.
 
 use std::time::Duration;
 
@@ -11,9 +11,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Cluster;
-use crate::realtime::delivery::{self, Delivery};
-use crate::state::AppState;
+use super::{Cluster, ClusterHandler};
 use crate::time::Timestamp;
 
 /// Messages published per pipelined round trip, at most.
@@ -23,11 +21,13 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How often the bus connection is asked to PING, and how long it may take to answer.
 const HEALTH_CHECK: Duration = Duration::from_secs(5);
 
+/// What travels on the bus. `D` is what the node ships of its own (realtime's deliveries):
+/// the bus carries it without looking inside.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BusMessage {
+pub enum Envelope<D> {
     /// Apply these to your sockets.
-    Deliveries { deliveries: Vec<Delivery> },
+    Deliveries { deliveries: D },
     /// The user's first socket on the sender opened; `rooms` are whom to tell.
     Online { user_id: Uuid, rooms: Vec<Uuid> },
     /// The user's last socket on the sender closed (after the grace period).
@@ -36,17 +36,21 @@ pub enum BusMessage {
         rooms: Vec<Uuid>,
         last_seen_at: Timestamp,
     },
-    /// Every user online on the sender, after it (re)joined the bus: repairs missed messages.
+    /// Every user online on the sender, after it (re)joined the bus and once per TTL:
+    /// repairs missed messages.
     Roster { user_ids: Vec<Uuid> },
     /// The instance stopped, or its liveness key ran out.
     InstanceGone { instance_id: Uuid },
 }
 
+/// An envelope of the cluster's own, carrying no deliveries.
+pub(super) type News = Envelope<()>;
+
 impl Cluster {
     /// Queues a message for the other instances without waiting; dropped (and counted) when
     /// the outbox is full, e.g. while Redis is away.
-    pub fn publish(&self, message: &BusMessage) {
-        let Some(payload) = self.encode(message) else {
+    pub(super) fn publish<D: Serialize>(&self, envelope: &Envelope<D>) {
+        let Some(payload) = self.encode(envelope) else {
             return;
         };
         if self.inner.outbox.try_send(payload).is_err() {
@@ -54,8 +58,13 @@ impl Cluster {
         }
     }
 
-    /// The wire form: this instance's id, then the message as JSON.
-    pub(super) fn encode(&self, message: &BusMessage) -> Option<Vec<u8>> {
+    /// Ships deliveries made here to the other instances, which apply them to their sockets.
+    pub fn publish_deliveries<D: Serialize>(&self, deliveries: &[D]) {
+        self.publish(&Envelope::Deliveries { deliveries });
+    }
+
+    /// The wire form: this instance's id, then the envelope as JSON.
+    pub(super) fn encode<D: Serialize>(&self, envelope: &Envelope<D>) -> Option<Vec<u8>> {
         let mut payload = Vec::with_capacity(256);
         payload.extend_from_slice(
             self.instance_id()
@@ -63,17 +72,13 @@ impl Cluster {
                 .encode_lower(&mut Uuid::encode_buffer())
                 .as_bytes(),
         );
-        match serde_json::to_writer(&mut payload, message) {
+        match serde_json::to_writer(&mut payload, envelope) {
             Ok(()) => Some(payload),
             Err(err) => {
                 tracing::error!(error = %err, "could not encode a bus message");
                 None
             }
         }
-    }
-
-    pub fn publish_deliveries(&self, deliveries: Vec<Delivery>) {
-        self.publish(&BusMessage::Deliveries { deliveries });
     }
 }
 
@@ -111,7 +116,7 @@ pub async fn publish_loop(cluster: Cluster) {
 }
 
 /// Follows the bus for as long as the process runs, reconnecting with backoff.
-pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
+pub async fn subscribe_loop<H: ClusterHandler>(handler: std::sync::Arc<H>, cluster: Cluster) {
     let channel = cluster.keys().bus();
     let mut backoff = RECONNECT_MIN;
     loop {
@@ -124,20 +129,18 @@ pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
             Ok(Ok(pubsub)) => {
                 cluster.redis_answered();
                 // Whatever was published while this instance was away is lost: re-announce
-                // this instance, read the others' state, and re-check local sockets. Only
-                // then does this instance count as following (and `/ready` say so).
-                if let Err(err) = super::liveness::rejoin(&state, &cluster).await {
+                // this instance and read the others' state. Only then does this instance
+                // count as following (and `/ready` say so).
+                if let Err(err) = handler.rejoin().await {
                     cluster.redis_failed("rejoin", &err);
                 } else {
                     backoff = RECONNECT_MIN;
                     cluster.set_following(true);
-                    // Access checks may trust memory again: changes are heard from now on.
-                    state.standings.set_heard(true);
+                    handler.following(true);
                     tracing::info!(channel, "following the cluster bus");
-                    tokio::spawn(crate::realtime::recheck_sockets(state.clone()));
-                    follow(&state, &cluster, pubsub).await;
+                    follow(&*handler, &cluster, pubsub).await;
                     cluster.set_following(false);
-                    state.standings.set_heard(false);
+                    handler.following(false);
                 }
             }
             Ok(Err(err)) => cluster.redis_failed("subscribe", &err),
@@ -151,14 +154,14 @@ pub async fn subscribe_loop(state: AppState, cluster: Cluster) {
 /// Reads the bus until the connection ends or stops answering: a PING every few seconds
 /// catches a connection that died without a reset (a failover, a partition), which reading
 /// alone would wait on forever.
-async fn follow(state: &AppState, cluster: &Cluster, pubsub: redis::aio::PubSub) {
+async fn follow<H: ClusterHandler>(handler: &H, cluster: &Cluster, pubsub: redis::aio::PubSub) {
     let (mut sink, mut stream) = pubsub.split();
     let mut health = tokio::time::interval(HEALTH_CHECK);
     health.tick().await;
     loop {
         tokio::select! {
             message = stream.next() => match message {
-                Some(message) => receive(state, cluster, message.get_payload_bytes()).await,
+                Some(message) => receive(handler, cluster, message.get_payload_bytes()).await,
                 None => {
                     cluster.redis_failed("subscribe", &"the bus connection closed");
                     return;
@@ -175,7 +178,7 @@ async fn follow(state: &AppState, cluster: &Cluster, pubsub: redis::aio::PubSub)
     }
 }
 
-async fn receive(state: &AppState, cluster: &Cluster, payload: &[u8]) {
+async fn receive<H: ClusterHandler>(handler: &H, cluster: &Cluster, payload: &[u8]) {
     let Some((from, body)) = payload.split_at_checked(36) else {
         return;
     };
@@ -190,58 +193,9 @@ async fn receive(state: &AppState, cluster: &Cluster, payload: &[u8]) {
         return;
     }
     metrics::counter!("cluster_bus_received_total").increment(1);
-    let message: BusMessage = match serde_json::from_slice(body) {
-        Ok(message) => message,
-        Err(err) => {
-            // A newer instance during a rolling upgrade may send what this one cannot read.
-            tracing::warn!(error = %err, %from, "ignoring an unreadable bus message");
-            return;
-        }
-    };
-    match message {
-        BusMessage::Deliveries { deliveries } => {
-            for delivery in &deliveries {
-                if let Delivery::RevokeSessions { session_ids, .. } = delivery {
-                    // Access tokens of these sessions stop working here too, not at cache expiry.
-                    state.sessions.forget(session_ids).await;
-                }
-                delivery::apply(state, delivery);
-            }
-        }
-        BusMessage::Online { user_id, rooms } => {
-            if state.presence.remote_online(from, user_id) {
-                crate::realtime::announce_presence(state, user_id, &rooms, true, None);
-            }
-        }
-        BusMessage::Offline {
-            user_id,
-            rooms,
-            last_seen_at,
-        } => {
-            if state.presence.remote_offline(from, user_id) {
-                crate::realtime::announce_presence(
-                    state,
-                    user_id,
-                    &rooms,
-                    false,
-                    Some(last_seen_at),
-                );
-            }
-        }
-        BusMessage::Roster { user_ids } => {
-            let (came, went) = state.presence.set_roster(from, user_ids);
-            if !(came.is_empty() && went.is_empty()) {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    super::liveness::announce_from_store(&state, &came, true).await;
-                    super::liveness::announce_from_store(&state, &went, false).await;
-                });
-            }
-        }
-        BusMessage::InstanceGone { instance_id } => {
-            // Database lookups for its users: off the bus reader, which must keep up.
-            let state = state.clone();
-            tokio::spawn(async move { super::liveness::instance_gone(&state, instance_id).await });
-        }
+    match serde_json::from_slice::<Envelope<Vec<H::Delivery>>>(body) {
+        Ok(envelope) => handler.receive(from, envelope).await,
+        // A newer instance during a rolling upgrade may send what this one cannot read.
+        Err(err) => tracing::warn!(error = %err, %from, "ignoring an unreadable bus message"),
     }
 }

@@ -1,11 +1,15 @@
 //! Several instances behind a load balancer as one server, through Redis (`redis.url`).
 //!
-//! - `bus`: every delivery made on one instance (frames to rooms, users, connections, and the
-//!   subscription changes that go with them) is published once and applied by the others.
-//! - `liveness`: each instance refreshes a key with a TTL and lists its online users and call
-//!   participants; when an instance's key runs out, another one takes its users offline and its
-//!   connections out of calls.
-//! - `calls`: who is in each room's call, cluster-wide, for `call_participants` and `webrtc`.
+//! The cluster is transport: it knows Redis and plain data, never sockets or HTTP. What it
+//! hears it hands to a `ClusterHandler`, which realtime implements (as centrifuge's broker
+//! hands events to its node).
+//!
+//! - `bus`: typed envelopes on one pub/sub channel: the deliveries one instance made, published
+//!   once and applied by the others, and presence news.
+//! - `liveness`: each instance refreshes a key with a TTL; when an instance's key runs out,
+//!   exactly one other instance claims it and has its handler clean up after it.
+//! - `presence`, `calls`: the Redis side of `Presence` and of realtime's `CallRegistry` (each
+//!   instance's users and call participants), which own it.
 //! - `rate_limit`: the limits of SPEC §5 counted in Redis, so N instances do not mean N× the quota.
 //!
 //! When Redis goes away, each instance keeps serving its own clients from in-process state,
@@ -15,13 +19,18 @@
 pub mod bus;
 pub mod calls;
 pub mod liveness;
+pub mod presence;
 pub mod rate_limit;
+
+pub use bus::Envelope;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -31,6 +40,37 @@ use crate::config::RedisSettings;
 const OUTBOX_CAPACITY: usize = 16_384;
 /// Longest a Redis command may take before the caller falls back to in-process state.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+/// The bookkeeping sets outlive a dead instance long enough to be cleaned up by the others.
+const BOOKKEEPING_TTL_SECS: i64 = 24 * 3600;
+
+/// What an instance does with what the cluster tells it. The cluster calls it; realtime
+/// implements it.
+pub trait ClusterHandler: Send + Sync + 'static {
+    /// What the node ships of its own on the bus (realtime's deliveries).
+    type Delivery: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// An envelope another instance published, in the order it was published. The bus reader
+    /// waits for it: nothing slow belongs here.
+    fn receive(
+        &self,
+        from: Uuid,
+        envelope: Envelope<Vec<Self::Delivery>>,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// This instance (re)joined the cluster after a gap, or learnt the others took it for
+    /// dead: tell them again what is here, and read back what is there.
+    fn rejoin(&self) -> impl Future<Output = redis::RedisResult<()>> + Send;
+
+    /// The bus is heard from now on (true), or no longer (false).
+    fn following(&self, following: bool);
+
+    /// Once per TTL: what the others should know of this instance, again (news is published
+    /// at most once, and may have been lost).
+    fn repeat(&self);
+
+    /// This instance claimed `instance`, found dead: clean up after it.
+    fn reap(&self, instance: Uuid) -> impl Future<Output = ()> + Send;
+}
 
 /// A handle on the cluster; cheap to clone.
 #[derive(Clone)]
@@ -119,8 +159,10 @@ impl Cluster {
         })
     }
 
-    /// Starts the cluster's work: publishing, following the bus, heartbeats.
-    pub fn start(&self, state: &crate::state::AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Starts the cluster's work: publishing, following the bus, heartbeats; what they hear
+    /// goes to `handler`.
+    pub fn start<H: ClusterHandler>(&self, handler: H) -> Vec<tokio::task::JoinHandle<()>> {
+        let handler = Arc::new(handler);
         // Present from the start (at zero), so rates and alerts work before the first event.
         for counter in [
             "cluster_bus_published_total",
@@ -132,8 +174,8 @@ impl Cluster {
         metrics::gauge!("cluster_redis_up").set(if self.is_up() { 1.0 } else { 0.0 });
         vec![
             tokio::spawn(bus::publish_loop(self.clone())),
-            tokio::spawn(bus::subscribe_loop(state.clone(), self.clone())),
-            tokio::spawn(liveness::heartbeat_loop(state.clone(), self.clone())),
+            tokio::spawn(bus::subscribe_loop(handler.clone(), self.clone())),
+            tokio::spawn(liveness::heartbeat_loop(handler, self.clone())),
         ]
     }
 

@@ -79,19 +79,9 @@ pub async fn serve(state: AppState, socket: WebSocket, token: Option<String>, ro
     if let Some(frame) = room_error {
         conn.send_text(frame);
     }
-    if state.presence.socket_opened(auth.user_id) {
-        let rooms = state.hub.member_rooms_of(conn.id);
-        if !state.presence.online_elsewhere(auth.user_id) {
-            super::announce_presence(&state, auth.user_id, &rooms, true, None);
-        }
-        if let Some(cluster) = &state.cluster {
-            Box::pin(crate::cluster::liveness::came_online(
-                cluster,
-                auth.user_id,
-                rooms,
-            ))
-            .await;
-        }
+    let rooms = state.hub.member_rooms_of(conn.id);
+    if Box::pin(state.presence.socket_opened(auth.user_id, &rooms)).await {
+        super::announce_presence(&state, auth.user_id, &rooms, true, None);
     }
 
     read_loop(&state, &conn, &auth, &mut stream).await;
@@ -281,19 +271,13 @@ async fn write_loop(mut sink: Sink, mut queue: mpsc::Receiver<Message>, conn: Ar
     let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
 }
 
-/// After the grace period, if no socket of the user came back here: tell the other instances,
-/// and if the user is online on none of them, store last_seen_at and tell everyone here who
-/// shares a room (the others do the same for their sockets).
+/// After the grace period, if no socket of the user came back here and the user is online on
+/// no other instance: store last_seen_at and tell everyone here who shares a room (the other
+/// instances do the same for their sockets).
 async fn went_offline(state: AppState, user_id: Uuid, rooms: Vec<Uuid>) {
     tokio::time::sleep(OFFLINE_GRACE).await;
-    if state.presence.online_here(user_id) {
-        return;
-    }
     let now = crate::time::now();
-    if let Some(cluster) = &state.cluster {
-        crate::cluster::liveness::went_offline(cluster, user_id, rooms.clone(), now).await;
-    }
-    if state.presence.online_elsewhere(user_id) {
+    if !state.presence.left(user_id, rooms.clone(), now).await {
         return;
     }
     if let Err(err) = state.store.touch_last_seen(user_id, now).await {

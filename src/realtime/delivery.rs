@@ -108,7 +108,7 @@ pub fn deliver(state: &AppState, deliveries: Vec<Delivery>) {
         apply(state, delivery);
     }
     if let Some(cluster) = &state.cluster {
-        cluster.publish_deliveries(deliveries);
+        cluster.publish_deliveries(&deliveries);
     }
 }
 

@@ -6,11 +6,13 @@ pub mod delivery;
 mod fanout;
 mod frames;
 pub mod hub;
+mod node;
 pub mod protocol;
 mod recheck;
 pub mod subscription;
 pub mod typing;
 
+pub use node::leave_cluster;
 pub use recheck::recheck_sockets;
 
 use std::time::Duration;
@@ -66,7 +68,7 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     });
     let mut tasks = vec![fanout, typing];
     if let Some(cluster) = &state.cluster {
-        tasks.extend(cluster.start(state));
+        tasks.extend(cluster.start(node::Node::new(state.clone())));
     }
     tasks
 }
@@ -101,8 +103,8 @@ pub(crate) fn announce_presence(
     state.hub.to_members_once(rooms, &frame, Some(user_id));
 }
 
-/// `call_left` for everyone following the room, on every instance.
-pub(crate) fn call_left(room_id: Uuid, conn_id: ConnId) -> Delivery {
+/// `call_left` for everyone following the room, on every instance, but the socket that left.
+pub(crate) fn call_left_delivery(room_id: Uuid, conn_id: ConnId) -> Delivery {
     let frame = ServerFrame::CallLeft {
         room_id,
         connection_id: conn_id,
@@ -111,42 +113,23 @@ pub(crate) fn call_left(room_id: Uuid, conn_id: ConnId) -> Delivery {
     Delivery::to_room(room_id, frame, Some(conn_id))
 }
 
-/// Takes a connection out of a room's call in the cluster's view (this instance's own, or a
-/// dead instance's being reaped) and tells the room.
-pub(crate) async fn leave_call(state: &AppState, room_id: Uuid, conn_id: ConnId) {
-    if let Some(cluster) = &state.cluster
-        && let Err(err) = cluster.call_left(room_id, conn_id).await
-    {
-        cluster.redis_failed("calls", &err);
-    }
-    delivery::deliver_one(state, call_left(room_id, conn_id));
+/// Tells the room, on every instance, that a connection left its call (the registry has
+/// already taken it out).
+pub(crate) fn call_left(state: &AppState, room_id: Uuid, conn_id: ConnId) {
+    delivery::deliver_one(state, call_left_delivery(room_id, conn_id));
 }
 
 /// A closed socket leaves every call it was in.
 pub(crate) async fn leave_all_calls(state: &AppState, conn: &Connection) {
-    for room_id in state.calls.leave_everywhere(conn.id) {
-        leave_call(state, room_id, conn.id).await;
+    for room_id in state.calls.leave_everywhere(conn.id).await {
+        call_left(state, room_id, conn.id);
     }
 }
 
 /// A user removed from a room leaves its call on every socket of this instance (each
-/// instance applies the same delivery for its own sockets). The room hears it at once; the
-/// cluster's view is updated in the background (the user cannot rejoin the call meanwhile).
+/// instance applies the same delivery for its own sockets).
 pub(crate) fn leave_calls_of_user(state: &AppState, room_id: Uuid, user_id: Uuid) {
-    let gone = state.calls.remove_user(room_id, user_id);
-    if gone.is_empty() {
-        return;
-    }
-    for conn_id in &gone {
-        delivery::deliver_one(state, call_left(room_id, *conn_id));
-    }
-    if let Some(cluster) = state.cluster.clone() {
-        tokio::spawn(async move {
-            for conn_id in gone {
-                if let Err(err) = cluster.call_left(room_id, conn_id).await {
-                    cluster.redis_failed("calls", &err);
-                }
-            }
-        });
+    for conn_id in state.calls.remove_user(room_id, user_id) {
+        call_left(state, room_id, conn_id);
     }
 }

@@ -49,8 +49,8 @@ pub async fn recheck_sockets(state: AppState) {
                 }
                 Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => {
                     state.hub.unsubscribe(conn.id, *room_id);
-                    if state.calls.leave(*room_id, conn.id) {
-                        super::leave_call(&state, *room_id, conn.id).await;
+                    if state.calls.leave(*room_id, conn.id).await {
+                        super::call_left(&state, *room_id, conn.id);
                     }
                     dropped += 1;
                 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{ack_if_asked, to_room_but};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::realtime::calls::Participant;
+use crate::realtime::calls::{Participant, Peer};
 use crate::realtime::delivery::{Delivery, Frame};
 use crate::realtime::hub::{ConnId, Connection};
 use crate::realtime::protocol::{ServerFrame, SignalAction};
@@ -35,23 +35,7 @@ pub(super) async fn join(
         video,
         screen: false,
     };
-    let mut others = state.calls.join(room_id, me.clone());
-    if let Some(cluster) = &state.cluster {
-        // Participants on every instance; this instance's own list if Redis is away.
-        let everyone = async {
-            cluster.call_joined(room_id, &me).await?;
-            cluster.call_participants(room_id).await
-        };
-        match everyone.await {
-            Ok(everyone) => {
-                others = everyone
-                    .into_iter()
-                    .filter(|p| p.connection_id != conn.id)
-                    .collect();
-            }
-            Err(err) => cluster.redis_failed("calls", &err),
-        }
-    }
+    let others = state.calls.join(room_id, me.clone()).await;
     let reply = ServerFrame::CallParticipants {
         room_id,
         participants: &others,
@@ -71,21 +55,14 @@ pub(super) async fn media(
     conn: &Connection,
     reference: Option<&Value>,
     room_id: Uuid,
-    [audio, video, screen]: [bool; 3],
+    flags: [bool; 3],
 ) {
-    let Some(me) = state
-        .calls
-        .set_media(room_id, conn.id, audio, video, screen)
-    else {
+    let Some(me) = state.calls.set_media(room_id, conn.id, flags).await else {
         let refused = ServerFrame::error("not_in_call", "join the call first");
         conn.send_text(refused.reply(reference));
         return;
     };
-    if let Some(cluster) = &state.cluster
-        && let Err(err) = cluster.call_joined(room_id, &me).await
-    {
-        cluster.redis_failed("calls", &err);
-    }
+    let [audio, video, screen] = flags;
     let media = ServerFrame::CallMedia {
         room_id,
         connection_id: conn.id,
@@ -104,8 +81,8 @@ pub(super) async fn leave(
     reference: Option<&Value>,
     room_id: Uuid,
 ) {
-    if state.calls.leave(room_id, conn.id) {
-        crate::realtime::leave_call(state, room_id, conn.id).await;
+    if state.calls.leave(room_id, conn.id).await {
+        crate::realtime::call_left(state, room_id, conn.id);
     }
     ack_if_asked(conn, reference);
 }
@@ -118,13 +95,6 @@ pub(super) struct Signal {
     pub candidate: Option<Value>,
 }
 
-/// Where the addressee of a `webrtc` frame is.
-enum Peer {
-    Here,
-    Elsewhere,
-    Missing,
-}
-
 /// Relays a signal to one peer. Both ends must be in this room's call; `from` is always the
 /// sender's own id.
 pub(super) async fn webrtc(
@@ -135,23 +105,7 @@ pub(super) async fn webrtc(
     signal: Signal,
 ) {
     let to = signal.to;
-    let peer = if !state.calls.in_call(room_id, conn.id) {
-        Peer::Missing
-    } else if state.calls.in_call(room_id, to) {
-        Peer::Here
-    } else {
-        match &state.cluster {
-            Some(cluster) => match cluster.in_call(room_id, to).await {
-                Ok(true) => Peer::Elsewhere,
-                Ok(false) => Peer::Missing,
-                Err(err) => {
-                    cluster.redis_failed("calls", &err);
-                    Peer::Missing
-                }
-            },
-            None => Peer::Missing,
-        }
-    };
+    let peer = state.calls.peer(room_id, conn.id, to).await;
     if let Peer::Missing = peer {
         let refused =
             ServerFrame::error("peer_not_found", "no such connection in this room's call");
@@ -169,7 +123,7 @@ pub(super) async fn webrtc(
     .encode();
     match (peer, &state.cluster) {
         (Peer::Elsewhere, Some(cluster)) => {
-            cluster.publish_deliveries(vec![Delivery::ToConnection {
+            cluster.publish_deliveries(&[Delivery::ToConnection {
                 connection_id: to,
                 frame: Frame(frame),
             }]);
