@@ -58,7 +58,7 @@ impl Cluster {
         }
     }
 
-    /// Ships deliveries made here to the other instances, which apply them to their sockets.
+    /// Ships deliveries made here to the other instances, which route them to their sockets.
     pub fn publish_deliveries<D: Serialize>(&self, deliveries: &[D]) {
         self.publish(&Envelope::Deliveries { deliveries });
     }

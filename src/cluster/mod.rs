@@ -5,7 +5,7 @@
 //! hands events to its node).
 //!
 //! - `bus`: typed envelopes on one pub/sub channel: the deliveries one instance made, published
-//!   once and applied by the others, and presence news.
+//!   once and routed by the others to their sockets, and presence news.
 //! - `liveness`: each instance refreshes a key with a TTL; when an instance's key runs out,
 //!   exactly one other instance claims it and has its handler clean up after it.
 //! - `presence`, `calls`: the Redis side of `Presence` and of realtime's `CallRegistry` (each

@@ -1,7 +1,12 @@
 //! What the hub is asked to do with an encoded frame, as plain data: "to room R", "to user U",
-//! "to connection C", and the subscription changes that go with them. Every instance applies a
-//! delivery to its own sockets, so the same value can be applied here and shipped across the
+//! "to connection C", and the subscription changes that go with them. Every instance routes a
+//! delivery to its own sockets, so the same value can be routed here and shipped across the
 //! cluster bus unchanged: the frame is encoded once, on the instance where the event happened.
+//!
+//! The delivery path, one name per step: `fanout` turns a domain event into deliveries;
+//! `publish` routes them here and ships them to the other instances (whose `Node` routes
+//! them too); `route` finds this instance's sockets for one delivery; each socket
+//! `deliver`s the frame to its bounded queue, which its writer task drains.
 
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -102,22 +107,24 @@ pub enum Delivery {
     },
 }
 
-/// Applies deliveries to this instance's sockets and sends them to the other instances.
-pub fn deliver(state: &AppState, deliveries: Vec<Delivery>) {
+/// Publishes deliveries made on this instance: routes them to its sockets and ships them to
+/// the other instances, which route them to theirs.
+pub fn publish(state: &AppState, deliveries: Vec<Delivery>) {
     for delivery in &deliveries {
-        apply(state, delivery);
+        route(state, delivery);
     }
     if let Some(cluster) = &state.cluster {
         cluster.publish_deliveries(&deliveries);
     }
 }
 
-pub fn deliver_one(state: &AppState, delivery: Delivery) {
-    deliver(state, vec![delivery]);
+pub fn publish_one(state: &AppState, delivery: Delivery) {
+    publish(state, vec![delivery]);
 }
 
-/// Applies one delivery to the sockets of this instance only.
-pub fn apply(state: &AppState, delivery: &Delivery) {
+/// Routes one delivery to the sockets of this instance that should get it, each of which
+/// delivers it to its queue (`Subscription::deliver`, `Connection::send_text`).
+pub fn route(state: &AppState, delivery: &Delivery) {
     let hub = &state.hub;
     match delivery {
         Delivery::ToRoom {

@@ -21,12 +21,13 @@ pub async fn run(state: AppState) {
         return;
     };
     while let Some(event) = events.recv().await {
-        deliver(&state, &event).await;
+        fan_out(&state, &event).await;
     }
 }
 
-/// The deliveries an event makes, encoded once; applied here and shipped to the other instances.
-async fn deliver(state: &AppState, event: &DomainEvent) {
+/// The first step of the delivery path: the deliveries an event makes, encoded once, then
+/// published (routed here and shipped to the other instances).
+async fn fan_out(state: &AppState, event: &DomainEvent) {
     let mut deliveries = deliveries(state, event).await;
     let changes = Forget::after(event);
     if !changes.is_empty() {
@@ -34,7 +35,7 @@ async fn deliver(state: &AppState, event: &DomainEvent) {
         deliveries.insert(0, Delivery::Forget { changes });
     }
     if !deliveries.is_empty() {
-        delivery::deliver(state, deliveries);
+        delivery::publish(state, deliveries);
     }
 }
 

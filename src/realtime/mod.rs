@@ -62,7 +62,7 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 })
                 .collect();
             if !stopped.is_empty() {
-                delivery::deliver(&typing_state, stopped);
+                delivery::publish(&typing_state, stopped);
             }
         }
     });
@@ -116,7 +116,7 @@ pub(crate) fn call_left_delivery(room_id: Uuid, conn_id: ConnId) -> Delivery {
 /// Tells the room, on every instance, that a connection left its call (the registry has
 /// already taken it out).
 pub(crate) fn call_left(state: &AppState, room_id: Uuid, conn_id: ConnId) {
-    delivery::deliver_one(state, call_left_delivery(room_id, conn_id));
+    delivery::publish_one(state, call_left_delivery(room_id, conn_id));
 }
 
 /// A closed socket leaves every call it was in.
@@ -127,7 +127,7 @@ pub(crate) async fn leave_all_calls(state: &AppState, conn: &Connection) {
 }
 
 /// A user removed from a room leaves its call on every socket of this instance (each
-/// instance applies the same delivery for its own sockets).
+/// instance routes the same delivery to its own sockets).
 pub(crate) fn leave_calls_of_user(state: &AppState, room_id: Uuid, user_id: Uuid) {
     for conn_id in state.calls.remove_user(room_id, user_id) {
         call_left(state, room_id, conn_id);

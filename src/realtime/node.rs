@@ -31,7 +31,7 @@ impl ClusterHandler for Node {
                         // expiry.
                         state.sessions.forget(session_ids).await;
                     }
-                    delivery::apply(state, delivery);
+                    delivery::route(state, delivery);
                 }
             }
             Envelope::Online { user_id, rooms } => {

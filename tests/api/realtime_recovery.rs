@@ -267,7 +267,7 @@ async fn a_late_live_copy_of_a_replayed_message_is_dropped(backend: Backend) {
         "except": null,
     }))
     .unwrap();
-    delivery::apply(&server.state, &from_the_bus);
+    delivery::route(&server.state, &from_the_bus);
 
     // The fan-out handles events in order: once the next message is here, the late one was
     // delivered or dropped.

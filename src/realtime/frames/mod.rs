@@ -217,5 +217,5 @@ fn ack_if_asked(conn: &Connection, reference: Option<&Value>) {
 
 /// A frame for the room's followers on every instance, but the sending connection.
 fn to_room_but(state: &AppState, room_id: Uuid, frame: Utf8Bytes, except: ConnId) {
-    delivery::deliver_one(state, Delivery::to_room(room_id, frame, Some(except)));
+    delivery::publish_one(state, Delivery::to_room(room_id, frame, Some(except)));
 }
