@@ -30,8 +30,11 @@ pub enum DomainEvent {
     UserUpdated {
         user_id: Uuid,
     },
+    /// `room_ids`: the rooms they were a member of, since the membership rows are gone with
+    /// the account.
     UserDeleted {
         user_id: Uuid,
+        room_ids: Vec<Uuid>,
     },
     /// The owner should know: sent to every socket of theirs.
     SecurityNotice {

@@ -77,6 +77,12 @@ pub enum Delivery {
         connection_id: ConnId,
         frame: Frame,
     },
+    /// Once to each socket that follows any of the rooms as a member, however many it shares
+    /// (a profile change goes to everyone who shares a room with the user).
+    ToMembers {
+        room_ids: Vec<Uuid>,
+        frame: Frame,
+    },
     /// The user joined the room: their sockets follow it from now on.
     SubscribeUser {
         user_id: Uuid,
@@ -143,6 +149,7 @@ pub fn route(state: &AppState, delivery: &Delivery) {
                 conn.send_text(frame.0.clone());
             }
         }
+        Delivery::ToMembers { room_ids, frame } => hub.to_members_once(room_ids, &frame.0, None),
         Delivery::SubscribeUser { user_id, room_id } => hub.subscribe_user(*user_id, *room_id),
         Delivery::RemoveUser { user_id, room_id } => {
             hub.unsubscribe_user(*user_id, *room_id);

@@ -10,8 +10,8 @@ use super::protocol::ServerFrame;
 use crate::events::DomainEvent;
 use crate::service::standings::Forget;
 use crate::state::AppState;
-use crate::views::MessageView;
 use crate::views::rooms::room_view;
+use crate::views::{MessageView, PublicProfile};
 
 /// Runs until the event bus closes (the process ends). Never skips an event: publishers wait
 /// while it is behind (see `EventBus`).
@@ -232,8 +232,55 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
             user_id: *user_id,
             frame: Frame(ServerFrame::SecurityNotice(notice).encode()),
         }],
-        DomainEvent::UserUpdated { .. }
-        | DomainEvent::UserDeleted { .. }
-        | DomainEvent::Unbanned { .. } => Vec::new(),
+        DomainEvent::UserUpdated { user_id } => {
+            user_updated(state, *user_id).await.into_iter().collect()
+        }
+        DomainEvent::UserDeleted { user_id, room_ids } => room_ids
+            .iter()
+            .flat_map(|room_id| {
+                [
+                    to_room(
+                        *room_id,
+                        ServerFrame::MemberLeft {
+                            room_id: *room_id,
+                            user_id: *user_id,
+                        },
+                    ),
+                    Delivery::RemoveUser {
+                        user_id: *user_id,
+                        room_id: *room_id,
+                    },
+                ]
+            })
+            .collect(),
+        DomainEvent::Unbanned { .. } => Vec::new(),
     }
+}
+
+/// `user_updated` with the profile as it is now, once to each socket sharing a room with the
+/// user as a member (their own included). None when the user is gone (deleted meanwhile: the
+/// `member_left`s say so) or cannot be read.
+async fn user_updated(state: &AppState, user_id: Uuid) -> Option<Delivery> {
+    let read = async {
+        let user = state.store.user_by_id(user_id).await?;
+        let room_ids = state.store.room_ids_of(user_id).await?;
+        Ok::<_, crate::store::StoreError>(user.map(|user| (user, room_ids)))
+    };
+    let (user, room_ids) = match read.await {
+        Ok(Some(found)) => found,
+        Ok(None) => return None,
+        Err(err) => {
+            tracing::warn!(error = %err, %user_id, "could not build user_updated");
+            return None;
+        }
+    };
+    if room_ids.is_empty() {
+        return None;
+    }
+    let online = state.presence.is_online(user_id);
+    let profile = PublicProfile::new(state, user, online);
+    Some(Delivery::ToMembers {
+        room_ids,
+        frame: Frame(ServerFrame::UserUpdated { user: &profile }.encode()),
+    })
 }

@@ -171,13 +171,16 @@ pub async fn delete_account(
 ) -> ApiResult<()> {
     let user = me(state, auth).await?;
     verify_own_password(state, &user, password, "password", ip).await?;
-    let sessions = state.store.delete_user(user.id).await?;
+    let deleted = state.store.delete_user(user.id).await?;
     state
-        .sessions_revoked(user.id, sessions, RevokeReason::AccountDeleted)
+        .sessions_revoked(user.id, deleted.session_ids, RevokeReason::AccountDeleted)
         .await;
     state
         .events
-        .publish(DomainEvent::UserDeleted { user_id: user.id })
+        .publish(DomainEvent::UserDeleted {
+            user_id: user.id,
+            room_ids: deleted.room_ids,
+        })
         .await;
     Ok(())
 }

@@ -34,6 +34,15 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
+/// What a deleted account took with it (the cascade leaves no rows to ask afterwards).
+#[derive(Debug)]
+pub struct DeletedUser {
+    /// The sessions that died with it.
+    pub session_ids: Vec<Uuid>,
+    /// The rooms it was a member of.
+    pub room_ids: Vec<Uuid>,
+}
+
 /// Fields a user may change about themselves; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct ProfileChanges {
@@ -176,17 +185,22 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the account and (by cascade) its sessions; returns the ids of the sessions that died.
-    pub async fn delete_user(&self, id: Uuid) -> StoreResult<Vec<Uuid>> {
+    /// Deletes the account and (by cascade) its sessions and memberships; returns what died
+    /// with it, read in the same transaction so nothing joins or signs in between.
+    pub async fn delete_user(&self, id: Uuid) -> StoreResult<DeletedUser> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            let sessions: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1")
+            let session_ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            let room_ids: Vec<Uuid> = sqlx::query_scalar("SELECT room_id FROM room_members WHERE user_id = $1")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(sessions)
+            Ok(DeletedUser { session_ids, room_ids })
         })
     }
 

@@ -21,6 +21,7 @@ mod realtime_calls;
 mod realtime_frames;
 mod realtime_leaks;
 mod realtime_lifecycle;
+mod realtime_people;
 mod realtime_recovery;
 mod realtime_views;
 mod refresh;

@@ -282,6 +282,12 @@ fn samples() -> Vec<Value> {
             status: Presence::Offline,
             last_seen_at: Some(at("2026-11-22T17:58:47.031Z")),
         }),
+        encoded(ServerFrame::UserUpdated {
+            user: &PublicProfile {
+                status_text: "Back on Monday".into(),
+                ..profile(BOB, "bob", "Bobby")
+            },
+        }),
         encoded(ServerFrame::MemberJoined {
             room_id: general_id,
             user: &profile(CAROL, "carol", "Carol"),
@@ -374,6 +380,7 @@ fn every_kind() -> BTreeSet<&'static str> {
         ServerFrame::Read { .. } => "read",
         ServerFrame::Typing { .. } => "typing",
         ServerFrame::Presence { .. } => "presence",
+        ServerFrame::UserUpdated { .. } => "user_updated",
         ServerFrame::MemberJoined { .. } => "member_joined",
         ServerFrame::MemberLeft { .. } => "member_left",
         ServerFrame::MemberRoleChanged { .. } => "member_role_changed",
@@ -404,6 +411,7 @@ fn every_kind() -> BTreeSet<&'static str> {
         "read",
         "typing",
         "presence",
+        "user_updated",
         "member_joined",
         "member_left",
         "member_role_changed",

@@ -76,6 +76,10 @@ pub enum ServerFrame<'a> {
         #[serde(serialize_with = "time::rfc3339_opt")]
         last_seen_at: Option<Timestamp>,
     },
+    /// A user's display name, status text or avatar changed: to everyone sharing a room with them.
+    UserUpdated {
+        user: &'a PublicProfile,
+    },
 
     MemberJoined {
         room_id: Uuid,

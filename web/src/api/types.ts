@@ -181,6 +181,7 @@ export type ServerFrame =
   | { type: 'typing'; room_id: string; user_id: string; active: boolean }
   | { type: 'read'; room_id: string; user_id: string; message_id: string }
   | { type: 'presence'; user_id: string; status: 'online' | 'offline'; last_seen_at: string | null }
+  | { type: 'user_updated'; user: PublicProfile }
   | { type: 'member_joined'; room_id: string; user: PublicProfile }
   | { type: 'member_left'; room_id: string; user_id: string }
   | { type: 'member_role_changed'; room_id: string; user_id: string; role: Role }

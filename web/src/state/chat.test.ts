@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/http';
-import type { Message } from '../api/types';
+import type { Message, PublicProfile } from '../api/types';
 import { ChatController } from './chat';
-import { FakeSocket, flush, jsonResponse, me, mid, msg, room, tokenResponse } from '../test/fakes';
+import { FakeSocket, bob, flush, jsonResponse, me, mid, msg, room, tokenResponse } from '../test/fakes';
 
 /** A fake REST server with per-room histories; POST /messages can be made to fail. */
 function setup() {
@@ -193,5 +193,53 @@ describe('ChatController: reconnect and gap recovery', () => {
     expect(ended).toHaveBeenCalledWith('revoked', 'revoked');
     expect(chat.client.currentToken).toBeNull();
     expect(FakeSocket.all).toHaveLength(1);
+  });
+});
+
+describe('ChatController: user_updated', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.reset();
+  });
+  afterEach(() => vi.useRealTimers());
+
+  const bobProfile: PublicProfile = { ...bob, avatar_url: null, status_text: '', online: true, last_seen_at: null };
+
+  it("shows a user's new name and avatar in members, DMs and their messages", async () => {
+    const { chat, timeline } = setup();
+    chat.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const socket = FakeSocket.latest();
+    const dm = room('dm-1', { kind: 'direct', name: 'Bob', other_user: bobProfile, last_message: msg(12, { room_id: 'dm-1' }) });
+    socket.open({ rooms: [room('room-1'), dm] });
+    await chat.openRoom('room-1');
+    chat.people.setMembers('room-1', [{ user: bobProfile, role: 'member', joined_at: '2026-01-01T00:00:00Z', read_up_to: null }]);
+    // Offline meanwhile: the profile change does not bring presence back.
+    socket.receive({ type: 'presence', user_id: bob.id, status: 'offline', last_seen_at: '2026-01-01T00:05:00Z' });
+
+    const renamed: PublicProfile = { ...bobProfile, display_name: 'Robert', avatar_url: 'http://chat.test/a.png', online: true };
+    socket.receive({ type: 'user_updated', user: renamed });
+
+    expect(timeline('room-1').map((m) => m.sender?.display_name)).toEqual(['Robert', 'Robert', 'Robert']);
+    expect(chat.people.members.get().get('room-1')?.[0].user).toMatchObject({ display_name: 'Robert', avatar_url: 'http://chat.test/a.png' });
+    expect(chat.people.profiles.get().get(bob.id)?.display_name).toBe('Robert');
+    expect(chat.people.presence.get().get(bob.id)?.online).toBe(false);
+    const dmNow = chat.rooms.get('dm-1');
+    expect(dmNow?.name).toBe('Robert');
+    expect(dmNow?.other_user?.avatar_url).toBe('http://chat.test/a.png');
+    expect(dmNow?.last_message?.sender?.display_name).toBe('Robert');
+    // Rooms not about Bob are left as they were.
+    expect(chat.rooms.get('room-1')?.name).toBe('room-1');
+  });
+
+  it('takes my own profile change from another device', async () => {
+    const { chat } = setup();
+    chat.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const socket = FakeSocket.latest();
+    socket.open({ rooms: [room('room-1')] });
+    socket.receive({ type: 'user_updated', user: { ...me, display_name: 'Alice L.', status_text: 'away', online: true, last_seen_at: null } });
+    expect(chat.me.get()).toMatchObject({ id: me.id, display_name: 'Alice L.', status_text: 'away', email: me.email });
+    expect(chat.client.session.user?.display_name).toBe('Alice L.');
   });
 });

@@ -256,6 +256,19 @@ export class ChatController {
       case 'presence':
         this.people.setPresence(frame.user_id, frame.status === 'online', frame.last_seen_at);
         break;
+      case 'user_updated': {
+        const user = frame.user;
+        this.people.profileUpdated(user);
+        this.rooms.userUpdated(user);
+        this.messages.senderUpdated({ id: user.id, username: user.username, display_name: user.display_name });
+        if (me && user.id === me.id) {
+          // Changed on another device of mine (this one already has it from the PATCH answer).
+          const updated: Me = { ...me, username: user.username, display_name: user.display_name, status_text: user.status_text, avatar_url: user.avatar_url };
+          this.me.set(updated);
+          this.client.setUser(updated);
+        }
+        break;
+      }
       case 'member_joined':
         if (frame.user.id === me?.id) {
           void this.api

@@ -1,12 +1,13 @@
 // Per-room timelines: what is loaded, whether older history remains, and the messages.
 
-import type { Message } from '../api/types';
+import type { Message, Sender } from '../api/types';
 import { Store } from './store';
 import {
   addPending,
   applyDelete,
   applyEdit,
   applyReaction,
+  applySender,
   lastConfirmedId,
   mergeMessages,
   oldestConfirmedId,
@@ -116,6 +117,20 @@ export class MessagesStore {
 
   reaction(roomId: string, messageId: string, emoji: string, added: boolean, mine: boolean): void {
     this.updateMessages(roomId, (list) => applyReaction(list, messageId, emoji, added, mine));
+  }
+
+  /** A user's profile changed: every loaded message of theirs shows the new name. */
+  senderUpdated(sender: Sender): void {
+    this.store.set((prev) => {
+      let next: Map<string, Timeline> | null = null;
+      for (const [roomId, timeline] of prev) {
+        const messages = applySender(timeline.messages, sender);
+        if (messages === timeline.messages) continue;
+        next ??= new Map(prev);
+        next.set(roomId, { ...timeline, messages });
+      }
+      return next ?? prev;
+    });
   }
 
   /** Pending messages of every room, oldest first (to resend after a reconnect). */

@@ -66,6 +66,24 @@ export class PeopleStore {
     this.presence.set(presence);
   }
 
+  /** A user's profile changed: names and avatars everywhere; live presence stays as it is. */
+  profileUpdated(user: PublicProfile): void {
+    const profiles = new Map(this.profiles.get());
+    profiles.set(user.id, user);
+    this.profiles.set(profiles);
+    if (!this.presence.get().has(user.id)) this.setPresence(user.id, user.online, user.last_seen_at);
+    let members: Map<string, Member[]> | null = null;
+    for (const [roomId, list] of this.members.get()) {
+      if (!list.some((m) => m.user.id === user.id)) continue;
+      members ??= new Map(this.members.get());
+      members.set(
+        roomId,
+        list.map((m) => (m.user.id === user.id ? { ...m, user } : m)),
+      );
+    }
+    if (members) this.members.set(members);
+  }
+
   setPresence(userId: string, online: boolean, lastSeen: string | null): void {
     const map = new Map(this.presence.get());
     map.set(userId, { online, last_seen_at: lastSeen ?? map.get(userId)?.last_seen_at ?? null });

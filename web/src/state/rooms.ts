@@ -1,6 +1,6 @@
 // The rooms I belong to (sidebar), kept current by REST loads and WebSocket events.
 
-import type { Message, Role, Room } from '../api/types';
+import type { Message, PublicProfile, Role, Room } from '../api/types';
 import { Store } from './store';
 
 function activity(room: Room): string {
@@ -116,6 +116,36 @@ export class RoomsStore {
       if (room.last_message?.id !== messageId) return room;
       return { ...room, last_message: message ?? { ...room.last_message, deleted: true, content: '' } };
     });
+  }
+
+  /**
+   * A user's profile changed: a DM with them is named after them, and a last message of theirs
+   * shows their new name.
+   */
+  userUpdated(user: PublicProfile): void {
+    const renamed = (room: Room): Room => {
+      let next = room;
+      if (room.kind === 'direct' && room.other_user?.id === user.id) {
+        next = { ...next, name: user.display_name, other_user: user };
+      }
+      const sender = room.last_message?.sender;
+      if (room.last_message && sender?.id === user.id) {
+        next = { ...next, last_message: { ...room.last_message, sender: { id: user.id, username: user.username, display_name: user.display_name } } };
+      }
+      return next;
+    };
+    this.store.set((prev) => {
+      const next = prev.map(renamed);
+      return next.some((room, i) => room !== prev[i]) ? next : prev;
+    });
+    let visiting: Map<string, Room> | null = null;
+    for (const [id, room] of this.visiting.get()) {
+      const next = renamed(room);
+      if (next === room) continue;
+      visiting ??= new Map(this.visiting.get());
+      visiting.set(id, next);
+    }
+    if (visiting) this.visiting.set(visiting);
   }
 
   markRead(id: string): void {

@@ -125,6 +125,18 @@ export function applyReaction(list: readonly ChatMessage[], messageId: string, e
   return changed ? next : (list as ChatMessage[]);
 }
 
+/** Applies `user_updated`: the user's messages show their new name. */
+export function applySender(list: readonly ChatMessage[], sender: Sender): ChatMessage[] {
+  let changed = false;
+  const next = list.map((m) => {
+    if (m.sender?.id !== sender.id) return m;
+    if (m.sender.username === sender.username && m.sender.display_name === sender.display_name) return m;
+    changed = true;
+    return { ...m, sender: { ...sender } };
+  });
+  return changed ? next : (list as ChatMessage[]);
+}
+
 /** The newest message the server has confirmed (the `since` for gap recovery). */
 export function lastConfirmedId(list: readonly ChatMessage[]): string | undefined {
   for (let i = list.length - 1; i >= 0; i--) if (!list[i].local) return list[i].id;
