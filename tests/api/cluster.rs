@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::binary::Server;
-use crate::common::{Backend, TEST_JWT_SECRET, TestServer, redis_url};
+use crate::common::{Backend, TEST_JWT_SECRET, TestServer, call, redis_url};
 use crate::helpers::expect_rate_limited;
 use crate::realtime_lifecycle::expect_revoked;
 use crate::ws_client::{WsClient, room_with};
@@ -171,6 +171,63 @@ async fn membership_changes_apply_on_every_instance(backend: Backend) {
     a.send(&alice, &room, "after the ban").await;
     eve_ws.next_of_type("message_new").await;
     bob_ws.expect_no_mention("after the ban").await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A profile changed on instance A reaches a socket on instance B (once, though the two share
+/// two rooms), and an account deleted on A leaves the rooms it shared on B.
+async fn profile_changes_and_deleted_accounts_cross_instances(backend: Backend) {
+    let Some((a, b)) = two_instances(backend).await else {
+        return;
+    };
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let den = room_with(&a, &alice, "private", "Den", &[&bob]).await;
+    room_with(&a, &alice, "public", "Hall", &[&bob]).await;
+    let mut bob_ws = WsClient::connect(&b, &bob).await;
+
+    let res = a
+        .patch_as(
+            &alice,
+            "/users/me",
+            json!({"display_name": "Alice Liddell"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let updated = bob_ws.next_of_type("user_updated").await;
+    assert_eq!(updated["user"]["id"], json!(alice.id), "{updated}");
+    assert_eq!(
+        updated["user"]["display_name"], "Alice Liddell",
+        "{updated}"
+    );
+    // One frame however many rooms they share: a message sent after it comes next.
+    a.send(&alice, &den, "after the rename").await;
+    let next = bob_ws
+        .next_matching("the next user_updated or message", |f| {
+            f["type"] == "user_updated" || f["type"] == "message_new"
+        })
+        .await;
+    assert_eq!(next["type"], "message_new", "a second user_updated: {next}");
+
+    let password = json!({"password": alice.password});
+    let res = call(
+        &a,
+        Method::DELETE,
+        "/users/me",
+        Some(&alice),
+        Some(&password),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let left = bob_ws
+        .next_matching("alice left the den", |f| {
+            f["type"] == "member_left"
+                && f["room_id"] == json!(den)
+                && f["user_id"] == json!(alice.id)
+        })
+        .await;
+    assert_eq!(left["room_id"], json!(den));
     a.stop().await;
     b.stop().await;
 }
@@ -592,6 +649,7 @@ backend_tests!(
     chat_typing_reads_and_presence_cross_instances,
     membership_changes_apply_on_every_instance,
     webrtc_signaling_crosses_instances,
+    profile_changes_and_deleted_accounts_cross_instances,
     logout_on_one_instance_closes_sockets_on_the_other,
     rate_limits_count_across_instances,
     failed_logins_and_their_notice_count_across_instances,
