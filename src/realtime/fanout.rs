@@ -133,19 +133,7 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
                 },
             ),
         ],
-        DomainEvent::MemberLeft { room_id, user_id } => vec![
-            to_room(
-                *room_id,
-                ServerFrame::MemberLeft {
-                    room_id: *room_id,
-                    user_id: *user_id,
-                },
-            ),
-            Delivery::RemoveUser {
-                user_id: *user_id,
-                room_id: *room_id,
-            },
-        ],
+        DomainEvent::MemberLeft { room_id, user_id } => member_left(*room_id, *user_id).into(),
         DomainEvent::MemberRoleChanged {
             room_id,
             user_id,
@@ -237,24 +225,18 @@ async fn deliveries(state: &AppState, event: &DomainEvent) -> Vec<Delivery> {
         }
         DomainEvent::UserDeleted { user_id, room_ids } => room_ids
             .iter()
-            .flat_map(|room_id| {
-                [
-                    to_room(
-                        *room_id,
-                        ServerFrame::MemberLeft {
-                            room_id: *room_id,
-                            user_id: *user_id,
-                        },
-                    ),
-                    Delivery::RemoveUser {
-                        user_id: *user_id,
-                        room_id: *room_id,
-                    },
-                ]
-            })
+            .flat_map(|room_id| member_left(*room_id, *user_id))
             .collect(),
         DomainEvent::Unbanned { .. } => Vec::new(),
     }
+}
+
+/// `member_left` to the room, then the user's sockets stop following it (and leave its call).
+fn member_left(room_id: Uuid, user_id: Uuid) -> [Delivery; 2] {
+    [
+        to_room(room_id, ServerFrame::MemberLeft { room_id, user_id }),
+        Delivery::RemoveUser { user_id, room_id },
+    ]
 }
 
 /// `user_updated` with the profile as it is now, once to each socket sharing a room with the
@@ -274,13 +256,13 @@ async fn user_updated(state: &AppState, user_id: Uuid) -> Option<Delivery> {
             return None;
         }
     };
-    if room_ids.is_empty() {
-        return None;
-    }
     let online = state.presence.is_online(user_id);
     let profile = PublicProfile::new(state, user, online);
-    Some(Delivery::ToMembers {
-        room_ids,
-        frame: Frame(ServerFrame::UserUpdated { user: &profile }.encode()),
+    let frame = Frame(ServerFrame::UserUpdated { user: &profile }.encode());
+    Some(if room_ids.is_empty() {
+        // Nobody shares a room with them: their own other devices still learn it.
+        Delivery::ToUser { user_id, frame }
+    } else {
+        Delivery::ToMembers { room_ids, frame }
     })
 }

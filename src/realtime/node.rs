@@ -50,8 +50,10 @@ impl ClusterHandler for Node {
             }
             Envelope::Roster { user_ids } => {
                 let (came, went) = state.presence.set_roster(from, user_ids);
-                // Database lookups: off the bus reader, which must keep up.
-                tokio::spawn(announce_news(state.clone(), came, went));
+                if !(came.is_empty() && went.is_empty()) {
+                    // Database lookups: off the bus reader, which must keep up.
+                    tokio::spawn(announce_news(state.clone(), came, went));
+                }
             }
             Envelope::InstanceGone { instance_id } => {
                 let went = state.presence.instance_gone(instance_id);

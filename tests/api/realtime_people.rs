@@ -62,6 +62,20 @@ async fn a_profile_change_reaches_each_socket_sharing_a_room_once(backend: Backe
     server.stop().await;
 }
 
+/// Dave shares no room with anyone: his own other device still hears his rename.
+async fn a_profile_change_reaches_my_other_devices_without_rooms(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let dave = server.register("dave").await;
+    let mut dave_ws = WsClient::connect(&server, &dave).await;
+    let res = server
+        .patch_as(&dave, "/users/me", json!({"display_name": "Dave Bowman"}))
+        .await;
+    json_with(res, StatusCode::OK).await;
+    let updated = dave_ws.next_of_type("user_updated").await;
+    assert_eq!(updated["user"]["display_name"], "Dave Bowman", "{updated}");
+    server.stop().await;
+}
+
 /// Alice deletes her account: Bob's socket gets `member_left` for each room they shared, and
 /// the rooms' member lists no longer have her.
 async fn a_deleted_account_leaves_every_room(backend: Backend) {
@@ -116,6 +130,7 @@ async fn a_deleted_account_leaves_every_room(backend: Backend) {
 }
 
 backend_tests!(
+    a_profile_change_reaches_my_other_devices_without_rooms,
     a_profile_change_reaches_each_socket_sharing_a_room_once,
     a_deleted_account_leaves_every_room,
 );
